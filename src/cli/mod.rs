@@ -1,0 +1,145 @@
+//! The command line: argh command structs, dispatch, and the one place that maps outcomes to
+//! exit codes (0 success, 1 failure, 2 usage error).
+
+mod config_cmd;
+mod graph;
+mod init;
+pub mod output;
+mod validate;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use argh::FromArgs;
+
+/// A command's failure; `main` prints it and exits with its code.
+#[derive(Debug)]
+pub enum CliError {
+    /// The command line was wrong (exit 2).
+    Usage(String),
+    /// The command could not do its job (exit 1); the message was already printed when empty.
+    Failed(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The result of a command.
+pub type CliResult = Result<(), CliError>;
+
+#[derive(FromArgs, Debug)]
+/// husky: a local-first job scheduler with dependency graphs.
+///
+/// Options take their value as a separate word (`--format json`); root options go before the
+/// subcommand. HUSKY_CONFIG sets the default for --config.
+struct Husky {
+    /// print the version, commit and build date
+    #[argh(switch, short = 'V')]
+    version: bool,
+
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Command {
+    Validate(validate::ValidateCmd),
+    Config(config_cmd::ConfigCmd),
+    Init(init::InitCmd),
+    Dag(graph::DagCmd),
+    Tags(graph::TagsCmd),
+}
+
+/// Parses `args` (program name first), runs the command and returns the exit code.
+pub fn main(args: &[String]) -> ExitCode {
+    let name = args.first().map_or("husky", |a| a.rsplit(['/', '\\']).next().unwrap_or("husky"));
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let husky = match Husky::from_args(&[name], &rest) {
+        Ok(h) => h,
+        Err(early) => {
+            return match early.status {
+                Ok(()) => {
+                    print!("{}", early.output);
+                    ExitCode::SUCCESS
+                }
+                Err(()) => {
+                    eprint!("{}", early.output);
+                    eprintln!("Run `husky help` for usage.");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let result = if husky.version {
+        println!("{}", version_line());
+        Ok(())
+    } else {
+        match husky.command {
+            None => Err(CliError::Usage(
+                "a command is required: validate, config show, init, dag, tags list (see `husky help`)"
+                    .into(),
+            )),
+            Some(Command::Validate(c)) => validate::run(&c),
+            Some(Command::Config(c)) => config_cmd::run(&c),
+            Some(Command::Init(c)) => init::run(&c),
+            Some(Command::Dag(c)) => graph::run_dag(&c),
+            Some(Command::Tags(c)) => graph::run_tags(&c),
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = e.to_string();
+            if !msg.is_empty() {
+                eprintln!("error: {msg}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// `husky <version> (commit <c>, built <date>)`.
+pub fn version_line() -> String {
+    format!(
+        "husky {} (commit {}, built {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("HUSKY_COMMIT"),
+        env!("HUSKY_BUILD_DATE")
+    )
+}
+
+/// The husky.yaml to use: `--config`, else `$HUSKY_CONFIG`, else `./husky.yaml`.
+fn config_path(flag: Option<&PathBuf>) -> PathBuf {
+    flag.cloned()
+        .or_else(|| std::env::var_os("HUSKY_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("husky.yaml"))
+}
+
+/// Loads husky.yaml for a command that needs a valid config: problems go to stderr.
+fn load_valid_config(flag: Option<&PathBuf>) -> Result<crate::config::Config, CliError> {
+    let path = config_path(flag);
+    let loaded = crate::config::load_husky(&path);
+    for d in &loaded.diagnostics {
+        eprintln!("{d}");
+    }
+    loaded.value.ok_or_else(|| {
+        CliError::Failed(format!("{} is invalid; run `husky validate` for details", path.display()))
+    })
+}
