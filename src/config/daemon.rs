@@ -519,7 +519,12 @@ pub(super) fn validate(path: &Path, text: &str) -> (Option<DaemonConfig>, Diagno
         type_error(&mut d, Scope::Top, "", &root, "a mapping of sections");
         return (None, d);
     };
-    let top = Map { entries, scope: Scope::Top, prefix: String::new(), pos: super::yaml::Pos { line: 1, column: 1 } };
+    let top = Map {
+        entries,
+        scope: Scope::Top,
+        prefix: String::new(),
+        pos: super::yaml::Pos { line: 1, column: 1 },
+    };
     top.check_keys(&mut d, SECTIONS);
     let r = &mut Reader { d: &mut d };
     if let Some(m) = r.section(&top, "api", &["addr", "base_path", "tls", "cors", "timeouts"]) {
@@ -725,36 +730,33 @@ fn read_auth(r: &mut Reader<'_>, m: &Map<'_, '_>, auth: &mut AuthConfig) {
         };
     }
     if let Some(b) = r.section(m, "bearer", &["token_file", "token"]) {
-        auth.token_file = r.string(&b, "token_file");
-        auth.token = r.string(&b, "token");
+        auth.token_file = r.string(&b, "token_file").filter(|t| !t.trim().is_empty());
+        auth.token = r.string(&b, "token").filter(|t| !t.trim().is_empty());
     }
-    if let Some(b) = r.section(m, "basic", &["users"]) {
-        if let Some(e) = b.get("users") {
-            match &e.value.value {
-                Value::Seq(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        let prefix = format!("auth.basic.users.{i}");
-                        let Some(entries) = item.as_map() else {
-                            type_error(
-                                r.d,
-                                Scope::Top,
-                                &prefix,
-                                item,
-                                "a mapping with username and password_hash",
-                            );
-                            continue;
-                        };
-                        let u = Map {
-                            entries,
-                            scope: Scope::Top,
-                            prefix: prefix.clone(),
-                            pos: item.pos,
-                        };
-                        u.check_keys(r.d, &["username", "password_hash", "role"]);
-                        let username = u
-                            .require(r.d, "username")
-                            .and_then(|e| e.value.as_str().map(str::to_owned));
-                        let hash = u.require(r.d, "password_hash").and_then(|e| {
+    if let Some(b) = r.section(m, "basic", &["users"])
+        && let Some(e) = b.get("users")
+    {
+        match &e.value.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let prefix = format!("auth.basic.users.{i}");
+                    let Some(entries) = item.as_map() else {
+                        type_error(
+                            r.d,
+                            Scope::Top,
+                            &prefix,
+                            item,
+                            "a mapping with username and password_hash",
+                        );
+                        continue;
+                    };
+                    let u =
+                        Map { entries, scope: Scope::Top, prefix: prefix.clone(), pos: item.pos };
+                    u.check_keys(r.d, &["username", "password_hash", "role"]);
+                    let username = u
+                        .require(r.d, "username")
+                        .and_then(|e| e.value.as_str().map(str::to_owned));
+                    let hash = u.require(r.d, "password_hash").and_then(|e| {
                             let h = e.value.as_str()?;
                             if !h.starts_with("$2") || h.len() < 60 {
                                 r.d.error(e.value.pos, Scope::Top, &u.field("password_hash"), "must be a bcrypt hash ($2a$/$2b$/$2y$..., 60 characters), not a plaintext password")
@@ -763,15 +765,14 @@ fn read_auth(r: &mut Reader<'_>, m: &Map<'_, '_>, auth: &mut AuthConfig) {
                             }
                             Some(h.to_owned())
                         });
-                        let role = r.string(&u, "role");
-                        if let (Some(username), Some(password_hash)) = (username, hash) {
-                            auth.users.push(BasicUser { username, password_hash, role });
-                        }
+                    let role = r.string(&u, "role");
+                    if let (Some(username), Some(password_hash)) = (username, hash) {
+                        auth.users.push(BasicUser { username, password_hash, role });
                     }
                 }
-                _ => {
-                    type_error(r.d, Scope::Top, "auth.basic.users", &e.value, "a list of users");
-                }
+            }
+            _ => {
+                type_error(r.d, Scope::Top, "auth.basic.users", &e.value, "a list of users");
             }
         }
     }
@@ -872,8 +873,7 @@ fn read_log(r: &mut Reader<'_>, m: &Map<'_, '_>, log: &mut LogConfig) {
     {
         let x = &mut log.file;
         x.path = r.string(&f, "path");
-        x.max_size_mb = r.u32(&f, "max_size_mb", 0, 0).max(0);
-        x.max_size_mb = if x.max_size_mb == 0 { 100 } else { x.max_size_mb };
+        x.max_size_mb = nonzero_or(r.u32(&f, "max_size_mb", 0, 0), 100);
         x.max_backups = nonzero_or(r.u32(&f, "max_backups", 0, 0), 5);
         x.max_age_days = nonzero_or(r.u32(&f, "max_age_days", 0, 0), 30);
         x.compress = f.bool(r.d, "compress").unwrap_or(false);
@@ -1046,12 +1046,12 @@ impl Reader<'_> {
 
     fn choice(&mut self, m: &Map<'_, '_>, key: &str, choices: &[&str]) -> Option<String> {
         let e = m.get(key)?;
-        if let Value::Float(_) = e.value.value {
-            if choices.contains(&e.value.raw.as_str()) {
-                type_error(self.d, Scope::Top, &m.field(key), &e.value, "a string")
-                    .hint(format!("quote it: {key}: \"{}\"", e.value.raw));
-                return None;
-            }
+        if let Value::Float(_) = e.value.value
+            && choices.contains(&e.value.raw.as_str())
+        {
+            type_error(self.d, Scope::Top, &m.field(key), &e.value, "a string")
+                .hint(format!("quote it: {key}: \"{}\"", e.value.raw));
+            return None;
         }
         let (text, pos) = m.str(self.d, key)?;
         if choices.contains(&text) {

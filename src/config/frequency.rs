@@ -192,11 +192,11 @@ pub fn parse_frequency(input: &str) -> Result<Frequency, FrequencyError> {
         )
     } else if let Some(s) = super::diag::suggest(&lower, KEYWORDS.iter().copied()) {
         Some(format!("did you mean `{s}`?"))
-    } else if let Some(day) = Weekday::ALL.iter().find(|d| d.name() == lower.trim_end_matches('s'))
-    {
-        Some(format!("to run on one weekday write on:[{}]", day.name()))
     } else {
-        None
+        Weekday::ALL
+            .iter()
+            .find(|d| d.name() == lower.trim_end_matches('s'))
+            .map(|day| format!("to run on one weekday write on:[{}]", day.name()))
     };
     Err(ferr(format!("unrecognised value {trimmed:?} ({ACCEPTED})"), hint))
 }
@@ -338,7 +338,7 @@ mod tests {
         match parse_frequency(s) {
             Ok(f) => panic!("{s:?} parsed as {f:?}"),
             Err(e) => {
-                assert!(e.message.contains(fragment), "{s:?}: {:?} lacks {fragment:?}", e.message)
+                assert!(e.message.contains(fragment), "{s:?}: {:?} lacks {fragment:?}", e.message);
             }
         }
     }

@@ -67,7 +67,8 @@ fn validate_into(path: &Path, text: &str, env: &EnvSource, d: &mut Diagnostics) 
         type_error(d, Scope::Top, "", &root, "a mapping with version and jobs");
         return None;
     };
-    let top = Map { entries, scope: Scope::Top, prefix: String::new(), pos: Pos { line: 1, column: 1 } };
+    let top =
+        Map { entries, scope: Scope::Top, prefix: String::new(), pos: Pos { line: 1, column: 1 } };
     top.check_keys(d, TOP_KEYS);
     check_version(d, &top);
 
@@ -353,17 +354,17 @@ fn read_job(d: &mut Diagnostics, entry: &Entry, ctx: &JobCtx<'_>) -> (Option<Job
     let description =
         m.require(d, "description").and_then(|e| string(d, scope, "description", &e.value));
     let command = m.require(d, "command").and_then(|e| string(d, scope, "command", &e.value));
-    if let Some(cmd) = command {
-        if cmd.contains("${env:") {
-            let pos = m.get("command").map_or(entry.key_pos, |e| e.value.pos);
-            d.warning(
-                pos,
-                scope,
-                "command",
-                "${env:...} is not interpolated in command; the shell sees it as written",
-            )
-            .hint("reference the variable as $NAME, or pass it through env:");
-        }
+    if let Some(cmd) = command
+        && cmd.contains("${env:")
+    {
+        let pos = m.get("command").map_or(entry.key_pos, |e| e.value.pos);
+        d.warning(
+            pos,
+            scope,
+            "command",
+            "${env:...} is not interpolated in command; the shell sees it as written",
+        )
+        .hint("reference the variable as $NAME, or pass it through env:");
     }
 
     let mut ref_positions = Vec::new();

@@ -139,8 +139,8 @@ fn parse_root(text: &str, d: &mut Diagnostics) -> Option<yaml::Node> {
 
 /// Whether `name` is an IANA zone of the embedded database (exact, case-sensitive).
 pub fn valid_timezone(name: &str) -> bool {
-    use time_tz::TimeZone;
-    time_tz::timezones::get_by_name(name).is_some_and(|tz| tz.name() == name)
+    // Windows zone names ("Eastern Standard Time") resolve too; IANA names have no spaces.
+    !name.contains(' ') && time_tz::timezones::get_by_name(name).is_some()
 }
 
 /// The closest IANA zone name to a misspelt one.

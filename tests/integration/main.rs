@@ -1,1 +1,8 @@
-//! Integration tests: drive the real `husky` binary.
+//! Integration tests: one binary that drives the real `husky` executable in temporary
+//! directories, plus table-driven checks of the configuration rules through the library.
+
+mod cli;
+mod fuzz;
+mod rules;
+mod schema;
+mod util;
