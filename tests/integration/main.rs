@@ -5,4 +5,5 @@ mod cli;
 mod fuzz;
 mod rules;
 mod schema;
+mod tidy;
 mod util;
