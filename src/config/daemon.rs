@@ -733,100 +733,53 @@ fn read_auth(r: &mut Reader<'_>, m: &Map<'_, '_>, auth: &mut AuthConfig) {
         auth.token_file = r.string(&b, "token_file").filter(|t| !t.trim().is_empty());
         auth.token = r.string(&b, "token").filter(|t| !t.trim().is_empty());
     }
-    if let Some(b) = r.section(m, "basic", &["users"])
-        && let Some(e) = b.get("users")
-    {
-        match &e.value.value {
-            Value::Seq(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let prefix = format!("auth.basic.users.{i}");
-                    let Some(entries) = item.as_map() else {
-                        type_error(
-                            r.d,
-                            Scope::Top,
-                            &prefix,
-                            item,
-                            "a mapping with username and password_hash",
-                        );
-                        continue;
-                    };
-                    let u =
-                        Map { entries, scope: Scope::Top, prefix: prefix.clone(), pos: item.pos };
-                    u.check_keys(r.d, &["username", "password_hash", "role"]);
-                    let username = u
-                        .require(r.d, "username")
-                        .and_then(|e| e.value.as_str().map(str::to_owned));
-                    let hash = u.require(r.d, "password_hash").and_then(|e| {
-                            let h = e.value.as_str()?;
-                            if !h.starts_with("$2") || h.len() < 60 {
-                                r.d.error(e.value.pos, Scope::Top, &u.field("password_hash"), "must be a bcrypt hash ($2a$/$2b$/$2y$..., 60 characters), not a plaintext password")
-                                    .hint("generate one with: htpasswd -nbBC 10 USER PASSWORD");
-                                return None;
-                            }
-                            Some(h.to_owned())
-                        });
-                    let role = r.string(&u, "role");
-                    if let (Some(username), Some(password_hash)) = (username, hash) {
-                        auth.users.push(BasicUser { username, password_hash, role });
-                    }
+    if let Some(b) = r.section(m, "basic", &["users"]) {
+        for u in b.map_list(r.d, "users", "a mapping with username and password_hash") {
+            u.check_keys(r.d, &["username", "password_hash", "role"]);
+            let username = r.required_string(&u, "username");
+            let hash = r.required_string(&u, "password_hash").filter(|h| {
+                let ok = h.starts_with("$2") && h.len() >= 60;
+                if !ok {
+                    let pos = u.get("password_hash").map_or(u.pos, |e| e.value.pos);
+                    r.d.error(pos, Scope::Top, &u.field("password_hash"), "must be a bcrypt hash ($2a$/$2b$/$2y$..., 60 characters), not a plaintext password")
+                        .hint("generate one with: htpasswd -nbBC 10 USER PASSWORD");
                 }
-            }
-            _ => {
-                type_error(r.d, Scope::Top, "auth.basic.users", &e.value, "a list of users");
+                ok
+            });
+            let role = r.string(&u, "role");
+            if let (Some(username), Some(password_hash)) = (username, hash) {
+                auth.users.push(BasicUser { username, password_hash, role });
             }
         }
     }
     if let Some(o) = r.section(m, "oidc", OIDC_KEYS) {
         auth.oidc = r.strings(&o, OIDC_KEYS);
     }
-    if let Some(e) = m.get("rbac") {
-        match &e.value.value {
-            Value::Seq(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let prefix = format!("auth.rbac.{i}");
-                    let Some(entries) = item.as_map() else {
-                        type_error(
-                            r.d,
-                            Scope::Top,
-                            &prefix,
-                            item,
-                            "a mapping with role, methods and paths",
-                        );
-                        continue;
-                    };
-                    let rule =
-                        Map { entries, scope: Scope::Top, prefix: prefix.clone(), pos: item.pos };
-                    rule.check_keys(r.d, &["role", "methods", "paths"]);
-                    let role =
-                        rule.require(r.d, "role").and_then(|e| e.value.as_str().map(str::to_owned));
-                    let mut methods = Vec::new();
-                    for (mth, pos) in rule.str_list(r.d, "methods").unwrap_or_default() {
-                        let upper = mth.to_ascii_uppercase();
-                        if HTTP_METHODS.contains(&upper.as_str()) {
-                            methods.push(upper);
-                        } else {
-                            r.d.error(
-                                pos,
-                                Scope::Top,
-                                &rule.field("methods"),
-                                format!("unknown HTTP method {mth:?}"),
-                            );
-                        }
-                    }
-                    let paths = rule
-                        .str_list(r.d, "paths")
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(s, _)| s.to_owned())
-                        .collect();
-                    if let Some(role) = role {
-                        auth.rbac.push(RbacRule { role, methods, paths });
-                    }
-                }
+    for rule in m.map_list(r.d, "rbac", "a mapping with role, methods and paths") {
+        rule.check_keys(r.d, &["role", "methods", "paths"]);
+        let role = r.required_string(&rule, "role");
+        let mut methods = Vec::new();
+        for (mth, pos) in rule.str_list(r.d, "methods").unwrap_or_default() {
+            let upper = mth.to_ascii_uppercase();
+            if HTTP_METHODS.contains(&upper.as_str()) {
+                methods.push(upper);
+            } else {
+                r.d.error(
+                    pos,
+                    Scope::Top,
+                    &rule.field("methods"),
+                    format!("unknown HTTP method {mth:?}"),
+                );
             }
-            _ => {
-                type_error(r.d, Scope::Top, "auth.rbac", &e.value, "a list of rules");
-            }
+        }
+        let paths = rule
+            .str_list(r.d, "paths")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(s, _)| s.to_owned())
+            .collect();
+        if let Some(role) = role {
+            auth.rbac.push(RbacRule { role, methods, paths });
         }
     }
     match auth.kind {
@@ -985,6 +938,11 @@ impl Reader<'_> {
 
     fn string(&mut self, m: &Map<'_, '_>, key: &str) -> Option<String> {
         m.str(self.d, key).map(|(s, _)| s.to_owned())
+    }
+
+    fn required_string(&mut self, m: &Map<'_, '_>, key: &str) -> Option<String> {
+        let e = m.require(self.d, key)?;
+        super::read::string(self.d, Scope::Top, &m.field(key), &e.value).map(str::to_owned)
     }
 
     fn strings(&mut self, m: &Map<'_, '_>, keys: &[&str]) -> BTreeMap<String, String> {

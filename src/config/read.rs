@@ -140,6 +140,30 @@ impl<'n, 's> Map<'n, 's> {
         )
     }
 
+    /// A list of mappings (`auth.rbac`, `auth.basic.users`): one cursor per item, with the field
+    /// prefix `<field>.<index>`; a wrong shape is reported with `what` the items should be.
+    pub fn map_list(&self, d: &mut Diagnostics, key: &str, what: &str) -> Vec<Map<'n, 's>> {
+        let Some(e) = self.get(key) else { return Vec::new() };
+        let field = self.field(key);
+        let Value::Seq(items) = &e.value.value else {
+            type_error(d, self.scope, &field, &e.value, &format!("a list of {what}s"));
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let prefix = format!("{field}.{i}");
+            match item.as_map() {
+                Some(entries) => {
+                    out.push(Map { entries, scope: self.scope, prefix, pos: item.pos });
+                }
+                None => {
+                    type_error(d, self.scope, &prefix, item, what);
+                }
+            }
+        }
+        out
+    }
+
     /// A mapping of string to string; non-string values are reported and skipped.
     pub fn str_map(&self, d: &mut Diagnostics, key: &str) -> Option<Vec<(&'n Entry, &'n str)>> {
         let (entries, _) = self.map(d, key)?;
