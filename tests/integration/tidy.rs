@@ -23,7 +23,12 @@ fn sources_have_module_docs_and_no_leftovers() {
     }
     let mut problems = Vec::new();
     // Built by concatenation so that this file does not trip its own check.
-    let banned = [concat!("db", "g!("), concat!("to", "do!("), concat!("unimpl", "emented!("), concat!("#[", "ignore")];
+    let banned = [
+        concat!("db", "g!("),
+        concat!("to", "do!("),
+        concat!("unimpl", "emented!("),
+        concat!("#[", "ignore"),
+    ];
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read source");
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -44,7 +49,8 @@ fn sources_have_module_docs_and_no_leftovers() {
 
 #[test]
 fn cargo_tree_has_no_async_runtime() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
     for banned in ["tokio", "async-std", "smol", "futures-executor", "async-io", "mio"] {
         let needle = format!("name = \"{banned}\"");
         assert!(!manifest.contains(&needle), "Cargo.lock contains {banned}");
