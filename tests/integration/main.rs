@@ -2,6 +2,7 @@
 //! directories, plus table-driven checks of the configuration rules through the library.
 
 mod cli;
+mod docs;
 mod fuzz;
 mod rules;
 mod schema;
