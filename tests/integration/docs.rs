@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::util::TestDir;
 
 fn read(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// Every property name anywhere in a schema (resolving nothing: `$defs` are walked too).
@@ -31,7 +32,10 @@ fn roff_text(rel: &str) -> String {
     let t = read(rel);
     let t = t.replace("\\fB", "").replace("\\fI", "").replace("\\fR", "").replace("\\fP", "");
     let t = t.replace("\\-", "-").replace("\\_", "_").replace("\\(em", "—").replace("\\&", "");
-    let lines: Vec<&str> = t.lines().map(|l| if l.starts_with('.') { l.split_once(' ').map_or("", |x| x.1) } else { l }).collect();
+    let lines: Vec<&str> = t
+        .lines()
+        .map(|l| if l.starts_with('.') { l.split_once(' ').map_or("", |x| x.1) } else { l })
+        .collect();
     lines.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -57,11 +61,17 @@ fn readme_test_command_is_the_one_ci_runs() {
     let readme = read("README.md");
     let ci = read(".ci/run");
     let command = "cargo nextest run --locked";
-    let first_block = readme.split("```sh").nth(1).and_then(|b| b.split("```").next()).unwrap_or("");
-    assert!(first_block.contains(command), "README's first set-up block lacks `{command}`:\n{first_block}");
+    let first_block =
+        readme.split("```sh").nth(1).and_then(|b| b.split("```").next()).unwrap_or("");
+    assert!(
+        first_block.contains(command),
+        "README's first set-up block lacks `{command}`:\n{first_block}"
+    );
     assert!(ci.lines().any(|l| l.trim() == command), ".ci/run does not run `{command}`");
     assert!(readme.contains("## Differences from Husky-Go"));
-    for rule in ["runs at the same wall time shifted forward by the gap", "fires at both occurrences"] {
+    for rule in
+        ["runs at the same wall time shifted forward by the gap", "fires at both occurrences"]
+    {
         assert!(readme.contains(rule), "README lacks the scheduling rule: {rule}");
         assert!(roff_text("man/husky.yaml.5").contains(rule), "husky.yaml(5) lacks: {rule}");
     }
