@@ -1,0 +1,215 @@
+//! Schedule evaluation: frequency × time zone → the next fire instants, with the DST rules of
+//! husky.yaml(5). Pure: no clock, no I/O; time zones come from time-tz's embedded database.
+//!
+//! - Calendar frequencies fire once per matching local date at their time. A time in a DST gap
+//!   runs at the same wall time shifted forward by the gap; a time in an overlap runs once, at its
+//!   first occurrence.
+//! - Interval frequencies fire at the local wall times `00:00 + k·d` of each local day. A slot in
+//!   a gap does not exist and is skipped; a slot in an overlap fires at both occurrences.
+//! - `manual` and `after:` never fire on their own.
+
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
+use time_tz::{Offset, TimeZone, Tz};
+
+use crate::config::{Frequency, TimeOfDay, Weekday};
+
+/// Why a fire is not simply "the wall time, once".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// The wall time fell in a DST gap and was shifted forward by the gap.
+    DstGapShifted,
+    /// The wall time occurs twice; this is the first occurrence.
+    DstOverlapFirst,
+    /// The wall time occurs twice; this is the second occurrence (interval frequencies only).
+    DstOverlapSecond,
+}
+
+impl Note {
+    /// The wire name (`dst_gap_shifted`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Note::DstGapShifted => "dst_gap_shifted",
+            Note::DstOverlapFirst => "dst_overlap_first",
+            Note::DstOverlapSecond => "dst_overlap_second",
+        }
+    }
+}
+
+/// One fire: a UTC instant and an optional DST note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fire {
+    /// When, in UTC (whole seconds).
+    pub at: OffsetDateTime,
+    /// How DST affected it.
+    pub note: Option<Note>,
+}
+
+/// What a local wall time is in a zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolved {
+    /// Exactly one instant (Unix seconds).
+    One(i64),
+    /// It does not exist; the instant of the same wall time shifted forward by the gap.
+    Gap(i64),
+    /// It occurs twice: the earlier and the later instant.
+    Overlap(i64, i64),
+}
+
+const DAY: i64 = 86_400;
+
+fn offset_at(tz: &Tz, unix: i64) -> i64 {
+    let at = OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    i64::from(tz.get_offset_utc(&at).to_utc().whole_seconds())
+}
+
+/// Resolves a local wall time (seconds since the Unix epoch, read as if UTC) in `tz`.
+fn resolve(tz: &Tz, wall: i64) -> Resolved {
+    // Offsets a day before and after cover every transition near this wall time.
+    let before = offset_at(tz, wall - DAY);
+    let after = offset_at(tz, wall + DAY);
+    let mut hits: Vec<i64> = [before, after]
+        .into_iter()
+        .filter(|o| offset_at(tz, wall - o) == *o)
+        .map(|o| wall - o)
+        .collect();
+    hits.sort_unstable();
+    hits.dedup();
+    match hits.as_slice() {
+        [one] => Resolved::One(*one),
+        [first, second, ..] => Resolved::Overlap(*first, *second),
+        [] => Resolved::Gap(wall - before),
+    }
+}
+
+fn wall_seconds(date: Date, hour: u8, minute: u8) -> i64 {
+    let t = Time::from_hms(hour, minute, 0).unwrap_or(Time::MIDNIGHT);
+    PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp()
+}
+
+fn local_date(tz: &Tz, unix: i64) -> Date {
+    let offset = offset_at(tz, unix);
+    OffsetDateTime::from_unix_timestamp(unix + offset).map_or(Date::MIN, OffsetDateTime::date)
+}
+
+fn instant(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn weekday_of(date: Date) -> Weekday {
+    Weekday::ALL[usize::from(date.weekday().number_days_from_monday())]
+}
+
+fn calendar_matches(freq: &Frequency, date: Date) -> bool {
+    let wd = weekday_of(date);
+    match freq {
+        Frequency::Daily => true,
+        Frequency::Weekly => wd == Weekday::Monday,
+        Frequency::Monthly => date.day() == 1,
+        Frequency::Weekdays => !matches!(wd, Weekday::Saturday | Weekday::Sunday),
+        Frequency::Weekends => matches!(wd, Weekday::Saturday | Weekday::Sunday),
+        Frequency::On(days) => days.contains(&wd),
+        _ => false,
+    }
+}
+
+/// The first fire strictly after `after`, or `None` for `manual`/`after:` (or a calendar
+/// frequency without a time).
+pub fn next_fire(
+    freq: &Frequency,
+    time: Option<TimeOfDay>,
+    tz: &Tz,
+    after: OffsetDateTime,
+) -> Option<Fire> {
+    let after = after.unix_timestamp();
+    match freq {
+        Frequency::Manual | Frequency::After(_) => None,
+        Frequency::Hourly => next_interval(3600, tz, after),
+        Frequency::Every(d) => next_interval(d.whole_seconds().max(1), tz, after),
+        _ => next_calendar(freq, time?, tz, after),
+    }
+}
+
+fn next_calendar(freq: &Frequency, time: TimeOfDay, tz: &Tz, after: i64) -> Option<Fire> {
+    let start = local_date(tz, after).previous_day()?;
+    let mut date = start;
+    // Two years covers every calendar frequency, including zones that skip a whole day.
+    for _ in 0..800 {
+        if calendar_matches(freq, date) {
+            let (at, note) = match resolve(tz, wall_seconds(date, time.hour, time.minute)) {
+                Resolved::One(u) => (u, None),
+                Resolved::Gap(u) => (u, Some(Note::DstGapShifted)),
+                Resolved::Overlap(first, _) => (first, Some(Note::DstOverlapFirst)),
+            };
+            if at > after {
+                return Some(Fire { at: instant(at), note });
+            }
+        }
+        date = date.next_day()?;
+    }
+    None
+}
+
+/// The largest shift between wall order and instant order inside one day (overlaps are at most
+/// two hours long in any zone).
+const MAX_SHIFT: i64 = 3 * 3600;
+
+fn next_interval(step: i64, tz: &Tz, after: i64) -> Option<Fire> {
+    let mut date = local_date(tz, after).previous_day()?;
+    for _ in 0..4 {
+        let midnight = wall_seconds(date, 0, 0);
+        // Start a little before the wall time of `after` (today) to skip slots already past.
+        let after_wall = after + offset_at(tz, after);
+        let first_k = ((after_wall - MAX_SHIFT - midnight) / step).max(0);
+        let mut best: Option<Fire> = None;
+        let mut k = first_k;
+        while k * step < DAY {
+            let wall = midnight + k * step;
+            if best.is_some_and(|b| {
+                wall > b.at.unix_timestamp() + offset_at(tz, b.at.unix_timestamp()) + MAX_SHIFT
+            }) {
+                break;
+            }
+            let candidates: [(Option<i64>, Option<Note>); 2] = match resolve(tz, wall) {
+                Resolved::One(u) => [(Some(u), None), (None, None)],
+                Resolved::Gap(_) => [(None, None), (None, None)],
+                Resolved::Overlap(a, b) => [
+                    (Some(a), Some(Note::DstOverlapFirst)),
+                    (Some(b), Some(Note::DstOverlapSecond)),
+                ],
+            };
+            for (u, note) in candidates {
+                let Some(u) = u else { continue };
+                if u > after && best.is_none_or(|b| u < b.at.unix_timestamp()) {
+                    best = Some(Fire { at: instant(u), note });
+                }
+            }
+            k += 1;
+        }
+        if best.is_some() {
+            return best;
+        }
+        date = date.next_day()?;
+    }
+    None
+}
+
+/// The next `count` fires strictly after `after`.
+pub fn next_fires(
+    freq: &Frequency,
+    time: Option<TimeOfDay>,
+    tz: &Tz,
+    after: OffsetDateTime,
+    count: usize,
+) -> Vec<Fire> {
+    let mut out = Vec::with_capacity(count);
+    let mut from = after;
+    while out.len() < count {
+        let Some(f) = next_fire(freq, time, tz, from) else { break };
+        from = f.at;
+        out.push(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
