@@ -4,6 +4,7 @@
 mod config_cmd;
 mod graph;
 mod init;
+mod next;
 pub mod output;
 mod validate;
 
@@ -65,6 +66,7 @@ enum Command {
     Init(init::InitCmd),
     Dag(graph::DagCmd),
     Tags(graph::TagsCmd),
+    Next(next::NextCmd),
 }
 
 /// Parses `args` (program name first), runs the command and returns the exit code.
@@ -93,7 +95,7 @@ pub fn main(args: &[String]) -> ExitCode {
     } else {
         match husky.command {
             None => Err(CliError::Usage(
-                "a command is required: validate, config show, init, dag, tags list (see `husky help`)"
+                "a command is required: validate, config show, init, dag, tags list, next (see `husky help`)"
                     .into(),
             )),
             Some(Command::Validate(c)) => validate::run(&c),
@@ -101,6 +103,7 @@ pub fn main(args: &[String]) -> ExitCode {
             Some(Command::Init(c)) => init::run(&c),
             Some(Command::Dag(c)) => graph::run_dag(&c),
             Some(Command::Tags(c)) => graph::run_tags(&c),
+            Some(Command::Next(c)) => next::run(&c),
         }
     };
     match result {

@@ -213,3 +213,23 @@ pub fn next_fires(
 
 #[cfg(test)]
 mod tests;
+
+/// The zone a job runs in: its own (already defaulted from `defaults.timezone`), else the
+/// system zone (`TZ` when it names an IANA zone, else the OS setting), else UTC.
+pub fn job_zone(timezone: Option<&str>) -> &'static Tz {
+    timezone
+        .and_then(time_tz::timezones::get_by_name)
+        .or_else(|| {
+            std::env::var("TZ")
+                .ok()
+                .and_then(|v| time_tz::timezones::get_by_name(v.trim_start_matches(':')))
+        })
+        .or_else(|| time_tz::system::get_timezone().ok())
+        .unwrap_or(time_tz::timezones::db::UTC)
+}
+
+/// The local time of an instant in `tz` and the zone's abbreviation there (`EDT`, `+0530`).
+pub fn local(tz: &Tz, at: OffsetDateTime) -> (OffsetDateTime, String) {
+    let offset = tz.get_offset_utc(&at);
+    (at.to_offset(offset.to_utc()), offset.name().to_owned())
+}

@@ -236,3 +236,34 @@ fn version_flag() {
         assert!(line.contains(", built 20") && line.ends_with(')'), "{line}");
     }
 }
+
+#[test]
+fn next_previews_fires_with_dst_notes() {
+    let dir = TestDir::new();
+    dir.write(
+        "husky.yaml",
+        "version: \"1\"\njobs:\n  gap:\n    description: d\n    frequency: daily\n    time: \"0230\"\n    timezone: America/New_York\n    command: x\n  m: {description: d, frequency: manual, command: x}\n",
+    );
+    let out = dir
+        .husky(&["next", "--from", "2026-03-07T12:00:00Z", "--count", "2", "--format", "json"])
+        .expect(0);
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(
+        v[0],
+        serde_json::json!({"job": "gap", "timezone": "America/New_York", "fires": [
+            {"at": "2026-03-08T07:30:00Z", "local": "2026-03-08T03:30:00-04:00", "note": "dst_gap_shifted"},
+            {"at": "2026-03-09T06:30:00Z", "local": "2026-03-09T02:30:00-04:00", "note": null},
+        ]})
+    );
+    assert_eq!(v[1]["fires"], serde_json::json!([]));
+    let out =
+        dir.husky(&["next", "gap", "--from", "2026-03-07T12:00:00Z", "--count", "1"]).expect(0);
+    assert!(
+        out.stdout.contains("2026-03-08 03:30 EDT") && out.stdout.contains("DST gap"),
+        "{}",
+        out.stdout
+    );
+    let out = dir.husky(&["next", "gpa"]).expect(1);
+    assert!(out.stderr.contains("did you mean `gap`?"), "{}", out.stderr);
+    dir.husky(&["next", "--from", "yesterday"]).expect(2);
+}

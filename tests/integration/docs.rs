@@ -82,7 +82,7 @@ fn help_and_man_list_every_command() {
     let dir = TestDir::new();
     let help = dir.husky(&["--help"]).expect(0).stdout;
     let man = roff_text("man/husky.1");
-    for cmd in ["validate", "config", "init", "dag", "tags"] {
+    for cmd in ["validate", "config", "init", "dag", "tags", "next"] {
         assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
         assert!(man.contains(cmd), "husky(1) lacks {cmd}");
     }
