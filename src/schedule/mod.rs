@@ -67,6 +67,10 @@ fn resolve(tz: &Tz, wall: i64) -> Resolved {
     // Offsets a day before and after cover every transition near this wall time.
     let before = offset_at(tz, wall - DAY);
     let after = offset_at(tz, wall + DAY);
+    if before == after {
+        // No transition within a day either side (zones never change twice in two days).
+        return Resolved::One(wall - before);
+    }
     let mut hits: Vec<i64> = [before, after]
         .into_iter()
         .filter(|o| offset_at(tz, wall - o) == *o)
@@ -154,6 +158,16 @@ fn next_calendar(freq: &Frequency, time: TimeOfDay, tz: &Tz, after: i64) -> Opti
 const MAX_SHIFT: i64 = 3 * 3600;
 
 fn next_interval(step: i64, tz: &Tz, after: i64) -> Option<Fire> {
+    // Fast path: no offset change from a day before to two days after, so wall time and UTC
+    // differ by one constant and the next slot is plain arithmetic.
+    let offset = offset_at(tz, after);
+    if offset_at(tz, after - DAY) == offset && offset_at(tz, after + 2 * DAY) == offset {
+        let wall = after + offset;
+        let midnight = wall.div_euclid(DAY) * DAY;
+        let k = (wall - midnight).div_euclid(step) + 1;
+        let slot = if k * step < DAY { midnight + k * step } else { midnight + DAY };
+        return Some(Fire { at: instant(slot - offset), note: None });
+    }
     let mut date = local_date(tz, after).previous_day()?;
     for _ in 0..4 {
         let midnight = wall_seconds(date, 0, 0);
