@@ -58,11 +58,7 @@ enum ShowFormat {
 impl FromStr for ShowFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "yaml" => Ok(ShowFormat::Yaml),
-            "json" => Ok(ShowFormat::Json),
-            _ => Err(format!("unknown format {s:?} (expected yaml or json)")),
-        }
+        super::output::choose(s, &[("yaml", ShowFormat::Yaml), ("json", ShowFormat::Json)])
     }
 }
 

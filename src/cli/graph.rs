@@ -36,12 +36,10 @@ pub enum DagFormat {
 impl FromStr for DagFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "text" => Ok(DagFormat::Text),
-            "json" => Ok(DagFormat::Json),
-            "dot" => Ok(DagFormat::Dot),
-            _ => Err(format!("unknown format {s:?} (expected text, json or dot)")),
-        }
+        super::output::choose(
+            s,
+            &[("text", DagFormat::Text), ("json", DagFormat::Json), ("dot", DagFormat::Dot)],
+        )
     }
 }
 

@@ -1,13 +1,13 @@
 //! `husky next`: preview the next fire times of jobs, offline, from the config file.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use argh::FromArgs;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::output::ReportFormat;
 use super::{CliError, CliResult, load_valid_config};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Job, suggest};
@@ -31,28 +31,8 @@ pub struct NextCmd {
     #[argh(option)]
     from: Option<String>,
     /// output format: text or json
-    #[argh(option, default = "NextFormat::Text")]
-    format: NextFormat,
-}
-
-/// `--format` of next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextFormat {
-    /// Lines for people.
-    Text,
-    /// `[{"job","timezone","fires":[...]}]`.
-    Json,
-}
-
-impl FromStr for NextFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "text" => Ok(NextFormat::Text),
-            "json" => Ok(NextFormat::Json),
-            _ => Err(format!("unknown format {s:?} (expected text or json)")),
-        }
-    }
+    #[argh(option, default = "ReportFormat::Text")]
+    format: ReportFormat,
 }
 
 pub fn run(cmd: &NextCmd) -> CliResult {
@@ -77,11 +57,11 @@ pub fn run(cmd: &NextCmd) -> CliResult {
     }
     let report: Vec<Value> = jobs.iter().map(|job| job_fires(job, from, cmd.count)).collect();
     match cmd.format {
-        NextFormat::Json => {
+        ReportFormat::Json => {
             let wire: Vec<Value> = report.iter().map(wire_shape).collect();
             println!("{}", serde_json::to_string_pretty(&wire).unwrap_or_default());
         }
-        NextFormat::Text => print_text(&report),
+        ReportFormat::Text => print_text(&report),
     }
     Ok(())
 }

@@ -23,15 +23,53 @@ pub enum Format {
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "text" | "table" => Ok(Format::Text),
-            "json" => Ok(Format::Json),
-            "ndjson" => Ok(Format::Ndjson),
-            "csv" => Ok(Format::Csv),
-            "tsv" => Ok(Format::Tsv),
-            _ => Err(format!("unknown format {s:?} (expected text, json, ndjson, csv or tsv)")),
+        choose(
+            s,
+            &[
+                ("text", Format::Text),
+                ("table", Format::Text),
+                ("json", Format::Json),
+                ("ndjson", Format::Ndjson),
+                ("csv", Format::Csv),
+                ("tsv", Format::Tsv),
+            ],
+        )
+    }
+}
+
+/// `--format text|json` of commands that print a report rather than a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+impl FromStr for ReportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        choose(s, &[("text", ReportFormat::Text), ("json", ReportFormat::Json)])
+    }
+}
+
+/// Parses a `--format` value from its accepted names; the error lists them (aliases after the
+/// first name of a value are not listed).
+pub fn choose<T: Copy + PartialEq>(s: &str, choices: &[(&str, T)]) -> Result<T, String> {
+    if let Some((_, v)) = choices.iter().find(|(name, _)| *name == s) {
+        return Ok(*v);
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (i, (name, v)) in choices.iter().enumerate() {
+        if !choices[..i].iter().any(|(_, w)| w == v) {
+            names.push(name);
         }
     }
+    let list = match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    };
+    Err(format!("unknown format {s:?} (expected {list})"))
 }
 
 /// A table: column names and rows of JSON values (strings, numbers, lists).

@@ -1,11 +1,11 @@
 //! `husky validate`: checks husky.yaml (and the huskyd.yaml beside it) without starting anything.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use argh::FromArgs;
 use serde_json::{Value, json};
 
+use super::output::ReportFormat;
 use super::{CliError, CliResult, config_path};
 use crate::config::{self, Diagnostic, Severity};
 
@@ -26,26 +26,6 @@ pub struct ValidateCmd {
     /// output format: text or json
     #[argh(option, default = "ReportFormat::Text")]
     format: ReportFormat,
-}
-
-/// `--format` of validate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
-    /// Lines for people.
-    Text,
-    /// One JSON document.
-    Json,
-}
-
-impl FromStr for ReportFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "text" => Ok(ReportFormat::Text),
-            "json" => Ok(ReportFormat::Json),
-            _ => Err(format!("unknown format {s:?} (expected text or json)")),
-        }
-    }
 }
 
 /// The diagnostics of one file and whether it was checked.
