@@ -82,7 +82,7 @@ fn job_fires(job: &Job, from: OffsetDateTime, count: usize) -> Value {
         .collect();
     json!({
         "job": job.name,
-        "timezone": time_tz::TimeZone::name(tz),
+        "timezone": tz.name(),
         "frequency": job.frequency_raw.trim(),
         "fires": fires,
     })

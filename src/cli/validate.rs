@@ -4,10 +4,13 @@ use std::path::PathBuf;
 
 use argh::FromArgs;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::output::ReportFormat;
 use super::{CliError, CliResult, config_path};
-use crate::config::{self, Diagnostic, Severity};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config, Diagnostic, Severity};
+use crate::schedule::{self, Note};
 
 #[derive(FromArgs, Debug)]
 /// Check husky.yaml and the huskyd.yaml beside it; report every problem with file, line and
@@ -36,10 +39,13 @@ struct FileReport {
 
 pub fn run(cmd: &ValidateCmd) -> CliResult {
     let husky_path = config_path(cmd.config.as_ref());
-    let mut reports = vec![FileReport {
-        diagnostics: config::load_husky(&husky_path).diagnostics,
-        path: husky_path.clone(),
-    }];
+    let loaded = config::load_husky(&husky_path);
+    let mut diagnostics = loaded.diagnostics;
+    if let Some(config) = &loaded.value {
+        diagnostics.extend(dst_warnings(config, &husky_path, SystemClock.now_utc()));
+        diagnostics.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+    }
+    let mut reports = vec![FileReport { diagnostics, path: husky_path.clone() }];
     if let Some(path) = config::daemon_config_path(cmd.daemon_config.as_deref(), &husky_path) {
         reports.push(FileReport { diagnostics: config::load_daemon(&path).diagnostics, path });
     }
@@ -54,6 +60,80 @@ pub fn run(cmd: &ValidateCmd) -> CliResult {
         ReportFormat::Json => print_json(&reports, valid),
     }
     if valid { Ok(()) } else { Err(CliError::Failed(String::new())) }
+}
+
+/// Warnings for calendar jobs whose time falls in a DST gap or overlap in the year after `now`,
+/// naming the local dates.
+fn dst_warnings(config: &Config, path: &std::path::Path, now: OffsetDateTime) -> Vec<Diagnostic> {
+    let until = now + time::Duration::days(366);
+    let mut out = Vec::new();
+    for job in &config.jobs {
+        let zone = schedule::job_zone(job.timezone.as_deref());
+        let fires = schedule::calendar_dst_fires(&job.frequency, job.time, zone, now, until);
+        let Some(time) = job.time else { continue };
+        let dates = |want: Note| -> Vec<String> {
+            let (mut local, mut abbrev) = (Vec::new(), String::new());
+            for f in fires.iter().filter(|f| f.note == Some(want)) {
+                let (at, name) = schedule::local(zone, f.at);
+                local.push(at.date().to_string());
+                abbrev = format!("{:02}:{:02} {name}", at.hour(), at.minute());
+            }
+            if !local.is_empty() {
+                local.push(abbrev);
+            }
+            local
+        };
+        let hhmm = format!("{:02}:{:02}", time.hour, time.minute);
+        let zone_name = zone.name();
+        let mut parts = Vec::new();
+        if let Some((runs_at, days)) = dates(Note::DstGapShifted).split_last() {
+            parts.push(format!(
+                "does not exist in {zone_name} on {} (DST gap); it runs shifted forward by the \
+                 gap, at {runs_at}",
+                list(days)
+            ));
+        }
+        if let Some((runs_at, days)) = dates(Note::DstOverlapFirst).split_last() {
+            parts.push(format!(
+                "occurs twice in {zone_name} on {} (DST overlap); it runs once, at the first \
+                 occurrence ({runs_at})",
+                list(days)
+            ));
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        out.push(Diagnostic {
+            severity: Severity::Warning,
+            file: path.to_path_buf(),
+            pos: Some(job.pos),
+            job: Some(job.name.clone()),
+            field: "time".into(),
+            message: format!("{hhmm} {}", parts.join("; and it ")),
+            hint: Some(
+                "this is husky's DST rule for calendar frequencies (husky.yaml(5)); pick a time \
+                 outside the zone's change window to avoid it"
+                    .into(),
+            ),
+        });
+    }
+    out
+}
+
+/// `a`, `a and b`, `a, b and c`, at most six then `and N more`.
+fn list(items: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let (shown, rest) = items.split_at(items.len().min(SHOWN));
+    let mut text = match shown {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] if rest.is_empty() => format!("{} and {last}", init.join(", ")),
+        all => all.join(", "),
+    };
+    if !rest.is_empty() {
+        text.push_str(&format!(" and {} more", rest.len()));
+    }
+    text
 }
 
 fn print_text(reports: &[FileReport]) {

@@ -9,7 +9,11 @@
 //! - `manual` and `after:` never fire on their own.
 
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
-use time_tz::{Offset, TimeZone, Tz};
+use time_tz::{Offset, TimeZone};
+
+pub use zone::Zone;
+
+mod zone;
 
 use crate::config::{Frequency, TimeOfDay, Weekday};
 
@@ -57,23 +61,18 @@ enum Resolved {
 
 const DAY: i64 = 86_400;
 
-fn offset_at(tz: &Tz, unix: i64) -> i64 {
-    let at = OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    i64::from(tz.get_offset_utc(&at).to_utc().whole_seconds())
-}
-
 /// Resolves a local wall time (seconds since the Unix epoch, read as if UTC) in `tz`.
-fn resolve(tz: &Tz, wall: i64) -> Resolved {
+fn resolve(tz: &Zone, wall: i64) -> Resolved {
     // Offsets a day before and after cover every transition near this wall time.
-    let before = offset_at(tz, wall - DAY);
-    let after = offset_at(tz, wall + DAY);
+    let before = tz.offset_at(wall - DAY);
+    let after = tz.offset_at(wall + DAY);
     if before == after {
         // No transition within a day either side (zones never change twice in two days).
         return Resolved::One(wall - before);
     }
     let mut hits: Vec<i64> = [before, after]
         .into_iter()
-        .filter(|o| offset_at(tz, wall - o) == *o)
+        .filter(|o| tz.offset_at(wall - o) == *o)
         .map(|o| wall - o)
         .collect();
     hits.sort_unstable();
@@ -90,8 +89,8 @@ fn wall_seconds(date: Date, hour: u8, minute: u8) -> i64 {
     PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp()
 }
 
-fn local_date(tz: &Tz, unix: i64) -> Date {
-    let offset = offset_at(tz, unix);
+fn local_date(tz: &Zone, unix: i64) -> Date {
+    let offset = tz.offset_at(unix);
     OffsetDateTime::from_unix_timestamp(unix + offset).map_or(Date::MIN, OffsetDateTime::date)
 }
 
@@ -121,7 +120,7 @@ fn calendar_matches(freq: &Frequency, date: Date) -> bool {
 pub fn next_fire(
     freq: &Frequency,
     time: Option<TimeOfDay>,
-    tz: &Tz,
+    tz: &Zone,
     after: OffsetDateTime,
 ) -> Option<Fire> {
     let after = after.unix_timestamp();
@@ -133,7 +132,7 @@ pub fn next_fire(
     }
 }
 
-fn next_calendar(freq: &Frequency, time: TimeOfDay, tz: &Tz, after: i64) -> Option<Fire> {
+fn next_calendar(freq: &Frequency, time: TimeOfDay, tz: &Zone, after: i64) -> Option<Fire> {
     let start = local_date(tz, after).previous_day()?;
     let mut date = start;
     // Two years covers every calendar frequency, including zones that skip a whole day.
@@ -153,35 +152,33 @@ fn next_calendar(freq: &Frequency, time: TimeOfDay, tz: &Tz, after: i64) -> Opti
     None
 }
 
-/// The largest shift between wall order and instant order inside one day (overlaps are at most
-/// two hours long in any zone).
-const MAX_SHIFT: i64 = 3 * 3600;
-
-fn next_interval(step: i64, tz: &Tz, after: i64) -> Option<Fire> {
+fn next_interval(step: i64, tz: &Zone, after: i64) -> Option<Fire> {
     // Fast path: no offset change from a day before to two days after, so wall time and UTC
     // differ by one constant and the next slot is plain arithmetic.
-    let offset = offset_at(tz, after);
-    if offset_at(tz, after - DAY) == offset && offset_at(tz, after + 2 * DAY) == offset {
+    let offset = tz.offset_at(after);
+    if tz.constant(after - DAY, after + 2 * DAY) {
         let wall = after + offset;
         let midnight = wall.div_euclid(DAY) * DAY;
         let k = (wall - midnight).div_euclid(step) + 1;
         let slot = if k * step < DAY { midnight + k * step } else { midnight + DAY };
         return Some(Fire { at: instant(slot - offset), note: None });
     }
+    // Slow path: a transition is near. A slot at wall time w happens at w − o for an offset o in
+    // force around `after`, so the lowest and highest of those offsets bound which slots can
+    // come next: none before `after + lo`, and none after the best found once `w − hi` passes it.
+    let around = [tz.offset_at(after - DAY), offset, tz.offset_at(after + DAY)];
+    let around = [around[0], around[1], around[2], tz.offset_at(after + 2 * DAY)];
+    let lo = around.iter().copied().min().unwrap_or(offset);
+    let hi = around.iter().copied().max().unwrap_or(offset);
+    let mut best: Option<Fire> = None;
     let mut date = local_date(tz, after).previous_day()?;
     for _ in 0..4 {
         let midnight = wall_seconds(date, 0, 0);
-        // Start a little before the wall time of `after` (today) to skip slots already past.
-        let after_wall = after + offset_at(tz, after);
-        let first_k = ((after_wall - MAX_SHIFT - midnight) / step).max(0);
-        let mut best: Option<Fire> = None;
-        let mut k = first_k;
+        let mut k = (after + lo - midnight).div_euclid(step).max(0);
         while k * step < DAY {
             let wall = midnight + k * step;
-            if best.is_some_and(|b| {
-                wall > b.at.unix_timestamp() + offset_at(tz, b.at.unix_timestamp()) + MAX_SHIFT
-            }) {
-                break;
+            if best.is_some_and(|b| wall - hi >= b.at.unix_timestamp()) {
+                return best;
             }
             let candidates: [(Option<i64>, Option<Note>); 2] = match resolve(tz, wall) {
                 Resolved::One(u) => [(Some(u), None), (None, None)],
@@ -199,19 +196,16 @@ fn next_interval(step: i64, tz: &Tz, after: i64) -> Option<Fire> {
             }
             k += 1;
         }
-        if best.is_some() {
-            return best;
-        }
         date = date.next_day()?;
     }
-    None
+    best
 }
 
 /// The next `count` fires strictly after `after`.
 pub fn next_fires(
     freq: &Frequency,
     time: Option<TimeOfDay>,
-    tz: &Tz,
+    tz: &Zone,
     after: OffsetDateTime,
     count: usize,
 ) -> Vec<Fire> {
@@ -225,13 +219,40 @@ pub fn next_fires(
     out
 }
 
+/// The calendar fires in `[from, until)` that DST moves or that fall in an overlap (for
+/// `husky validate`'s warnings). Empty for interval frequencies, whose gap and overlap behaviour
+/// is by design, and for `manual`/`after:`.
+pub fn calendar_dst_fires(
+    freq: &Frequency,
+    time: Option<TimeOfDay>,
+    tz: &Zone,
+    from: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Vec<Fire> {
+    if matches!(freq, Frequency::Hourly | Frequency::Every(_)) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut at = from;
+    while let Some(fire) = next_fire(freq, time, tz, at) {
+        if fire.at >= until {
+            break;
+        }
+        if fire.note.is_some() {
+            out.push(fire);
+        }
+        at = fire.at;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;
 
 /// The zone a job runs in: its own (already defaulted from `defaults.timezone`), else the
 /// system zone (`TZ` when it names an IANA zone, else the OS setting), else UTC.
-pub fn job_zone(timezone: Option<&str>) -> &'static Tz {
-    timezone
+pub fn job_zone(timezone: Option<&str>) -> &'static Zone {
+    let tz = timezone
         .and_then(time_tz::timezones::get_by_name)
         .or_else(|| {
             std::env::var("TZ")
@@ -239,11 +260,22 @@ pub fn job_zone(timezone: Option<&str>) -> &'static Tz {
                 .and_then(|v| time_tz::timezones::get_by_name(v.trim_start_matches(':')))
         })
         .or_else(|| time_tz::system::get_timezone().ok())
-        .unwrap_or(time_tz::timezones::db::UTC)
+        .unwrap_or(time_tz::timezones::db::UTC);
+    Zone::of(tz)
 }
 
 /// The local time of an instant in `tz` and the zone's abbreviation there (`EDT`, `+0530`).
-pub fn local(tz: &Tz, at: OffsetDateTime) -> (OffsetDateTime, String) {
-    let offset = tz.get_offset_utc(&at);
-    (at.to_offset(offset.to_utc()), offset.name().to_owned())
+pub fn local(tz: &Zone, at: OffsetDateTime) -> (OffsetDateTime, String) {
+    let offset = tz.tz().get_offset_utc(&at);
+    let utc = offset.to_utc();
+    let name = match offset.name() {
+        // Zones without a letter abbreviation carry the POSIX placeholder `%z`.
+        n if n.contains('%') || n.is_empty() => {
+            let (h, m, _) = utc.as_hms();
+            let sign = if utc.is_negative() { '-' } else { '+' };
+            format!("{sign}{:02}{:02}", h.unsigned_abs(), m.unsigned_abs())
+        }
+        n => n.to_owned(),
+    };
+    (at.to_offset(utc), name)
 }

@@ -6,8 +6,8 @@ use time::macros::datetime;
 use super::*;
 use crate::config::parse_frequency;
 
-fn tz(name: &str) -> &'static Tz {
-    time_tz::timezones::get_by_name(name).expect("zone")
+fn tz(name: &str) -> &'static Zone {
+    Zone::of(time_tz::timezones::get_by_name(name).expect("zone"))
 }
 
 fn t(hhmm: &str) -> Option<TimeOfDay> {
@@ -169,4 +169,42 @@ fn manual_and_after_never_fire() {
             None
         );
     }
+}
+
+#[test]
+fn calendar_dst_fires_name_the_gap_and_overlap_days_of_a_year() {
+    let from = datetime!(2026-01-01 00:00 UTC);
+    let until = datetime!(2027-01-01 00:00 UTC);
+    let f = parse_frequency("daily").expect("frequency");
+    let ny = tz("America/New_York");
+    let gap = calendar_dst_fires(&f, t("0230"), ny, from, until);
+    assert_eq!(gap.len(), 1);
+    assert_eq!(gap[0].at, datetime!(2026-03-08 07:30 UTC));
+    assert_eq!(gap[0].note, Some(Note::DstGapShifted));
+    let overlap = calendar_dst_fires(&f, t("0130"), ny, from, until);
+    assert_eq!(overlap.len(), 1);
+    assert_eq!(overlap[0].at, datetime!(2026-11-01 05:30 UTC));
+    assert_eq!(overlap[0].note, Some(Note::DstOverlapFirst));
+    assert!(calendar_dst_fires(&f, t("0900"), ny, from, until).is_empty());
+    // Mondays never hit the Sunday changes; UTC never changes; intervals are by design.
+    assert!(
+        calendar_dst_fires(&parse_frequency("weekly").expect("f"), t("0230"), ny, from, until)
+            .is_empty()
+    );
+    assert!(calendar_dst_fires(&f, t("0230"), tz("UTC"), from, until).is_empty());
+    assert!(
+        calendar_dst_fires(&parse_frequency("hourly").expect("f"), None, ny, from, until)
+            .is_empty()
+    );
+}
+
+#[test]
+fn local_names_numeric_zones_by_their_offset() {
+    let (at, name) = local(tz("Australia/Lord_Howe"), datetime!(2027-01-10 00:00 UTC));
+    assert_eq!((at.offset().whole_hours(), at.offset().minutes_past_hour()), (11, 0));
+    assert_eq!(name, "+1100");
+    assert_eq!(local(tz("Asia/Kathmandu"), datetime!(2027-01-10 00:00 UTC)).1, "+0545");
+    assert_eq!(local(tz("America/St_Johns"), datetime!(2027-01-10 00:00 UTC)).1, "NST");
+    assert_eq!(local(tz("America/Sao_Paulo"), datetime!(2027-01-10 00:00 UTC)).1, "-0300");
+    assert_eq!(local(tz("America/New_York"), datetime!(2027-07-10 00:00 UTC)).1, "EDT");
 }

@@ -267,3 +267,37 @@ fn next_previews_fires_with_dst_notes() {
     assert!(out.stderr.contains("did you mean `gap`?"), "{}", out.stderr);
     dir.husky(&["next", "--from", "yesterday"]).expect(2);
 }
+
+#[test]
+fn validate_warns_about_calendar_times_in_dst_changes() {
+    let dir = TestDir::new();
+    dir.write(
+        "husky.yaml",
+        "version: \"1\"\ndefaults:\n  timezone: America/New_York\njobs:\n  spring:\n    description: d\n    frequency: daily\n    time: \"0230\"\n    command: x\n  fall:\n    description: d\n    frequency: weekends\n    time: \"0130\"\n    command: x\n  safe:\n    description: d\n    frequency: daily\n    time: \"0900\"\n    command: x\n  every:\n    description: d\n    frequency: every:30m\n    command: x\n",
+    );
+    let out = dir.husky(&["validate"]).expect(0);
+    // New York springs forward on the second Sunday of March and falls back on the first
+    // Sunday of November; any year ahead holds one of each.
+    let gap = regex_lite::Regex::new(
+        r"husky.yaml:5:3: warning: jobs.spring.time: 02:30 does not exist in America/New_York on 20\d\d-03-(0[89]|1[0-4]) \(DST gap\); it runs shifted forward by the gap, at 03:30 EDT",
+    )
+    .expect("regex");
+    assert!(gap.is_match(&out.stdout), "{}", out.stdout);
+    let overlap = regex_lite::Regex::new(
+        r"jobs.fall.time: 01:30 occurs twice in America/New_York on 20\d\d-11-0[1-7] \(DST overlap\); it runs once, at the first occurrence \(01:30 EDT\)",
+    )
+    .expect("regex");
+    assert!(overlap.is_match(&out.stdout), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("jobs.safe") && !out.stdout.contains("jobs.every"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("valid (2 warnings)"), "{}", out.stdout);
+    let json = dir.husky(&["validate", "--format", "json"]).expect(0);
+    let v: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["warnings"][0]["job"], "spring");
+    assert_eq!(v["warnings"][0]["field"], "time");
+    dir.husky(&["validate", "--strict"]).expect(1);
+}
