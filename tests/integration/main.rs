@@ -4,6 +4,7 @@
 mod cli;
 mod docs;
 mod fuzz;
+mod oracle;
 mod rules;
 mod schema;
 mod tidy;
