@@ -46,6 +46,7 @@ pub mod clock;
 pub mod config;
 pub mod dag;
 pub mod schedule;
+pub mod store;
 
 use std::process::ExitCode;
 

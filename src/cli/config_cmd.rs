@@ -9,7 +9,7 @@ use serde_yaml::{Mapping, Value};
 use super::{CliError, CliResult, config_path, load_valid_config};
 use crate::config::{
     self, AttachLogs, Config, DaemonConfig, HealthcheckOnFail, Job, NotifyTarget, OnFailure,
-    RetryDelay, format_duration,
+    RetryDelay, format_duration, format_size,
 };
 
 #[derive(FromArgs, Debug)]
@@ -134,6 +134,11 @@ fn s(text: &str) -> Value {
 
 fn dur(d: time::Duration) -> Value {
     s(&format_duration(d))
+}
+
+/// A size limit as huskyd.yaml writes it (`10 MiB`); unlimited is `0 B`.
+fn size(limit: Option<u64>) -> Value {
+    s(&format_size(limit.unwrap_or(0)))
 }
 
 fn list(items: &[String]) -> Value {
@@ -378,7 +383,10 @@ fn daemon_view(c: &DaemonConfig, secrets: Secrets) -> Value {
             "retention",
             Obj::default()
                 .opt("max_age", st.retention_max_age.map(dur))
-                .opt("max_runs_per_job", st.retention_max_runs_per_job),
+                .opt("max_runs_per_job", st.retention_max_runs_per_job)
+                .set("keep_last_failures", st.retention_keep_last_failures)
+                .set("max_log_bytes_per_run", size(st.retention_max_log_bytes_per_run))
+                .set("max_total_bytes", size(st.retention_max_total_bytes)),
         );
     let sc = &c.scheduler;
     let scheduler = Obj::default()

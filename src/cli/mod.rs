@@ -6,6 +6,7 @@ mod graph;
 mod init;
 mod next;
 pub mod output;
+mod prune;
 mod validate;
 
 use std::fmt;
@@ -67,6 +68,7 @@ enum Command {
     Dag(graph::DagCmd),
     Tags(graph::TagsCmd),
     Next(next::NextCmd),
+    Prune(prune::PruneCmd),
 }
 
 /// Parses `args` (program name first), runs the command and returns the exit code.
@@ -104,6 +106,7 @@ pub fn main(args: &[String]) -> ExitCode {
             Some(Command::Dag(c)) => graph::run_dag(&c),
             Some(Command::Tags(c)) => graph::run_tags(&c),
             Some(Command::Next(c)) => next::run(&c),
+            Some(Command::Prune(c)) => prune::run(&c),
         }
     };
     match result {

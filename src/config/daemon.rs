@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::diag::{Diagnostics, Scope, suggest};
 use super::duration::parse_duration;
 use super::read::{Map, type_error};
+use super::size::{MAX_SIZE, SIZE_UNITS, SizeError, parse_size, unit_ignoring_case};
 use super::yaml::Value;
 
 /// The validated huskyd.yaml.
@@ -245,7 +246,22 @@ pub struct StorageConfig {
     pub retention_max_age: Option<time::Duration>,
     /// Keep at most this many finished runs per job.
     pub retention_max_runs_per_job: Option<u32>,
+    /// Per job, the newest this many failed runs are kept even when `max_age` or
+    /// `max_runs_per_job` would delete them (0: no exception).
+    pub retention_keep_last_failures: u32,
+    /// Past this many bytes a run's log keeps its head and tail and one line saying how many
+    /// lines and bytes were left out (`None`: unlimited).
+    pub retention_max_log_bytes_per_run: Option<u64>,
+    /// When the database grows past this many bytes, the logs of the oldest finished runs are
+    /// pruned first (`None`: unlimited).
+    pub retention_max_total_bytes: Option<u64>,
 }
+
+/// Default of `storage.retention.max_log_bytes_per_run`: 10 MiB.
+pub const DEFAULT_MAX_LOG_BYTES_PER_RUN: u64 = 10 << 20;
+
+/// Default of `storage.retention.max_total_bytes`: 1 GiB.
+pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 1 << 30;
 
 /// `scheduler`.
 #[derive(Debug, Clone, PartialEq)]
@@ -416,6 +432,9 @@ impl Default for DaemonConfig {
                 busy_timeout: time::Duration::seconds(5),
                 retention_max_age: None,
                 retention_max_runs_per_job: None,
+                retention_keep_last_failures: 0,
+                retention_max_log_bytes_per_run: Some(DEFAULT_MAX_LOG_BYTES_PER_RUN),
+                retention_max_total_bytes: Some(DEFAULT_MAX_TOTAL_BYTES),
             },
             scheduler: SchedulerConfig {
                 max_concurrent_jobs: 32,
@@ -888,7 +907,17 @@ fn read_storage(r: &mut Reader<'_>, m: &Map<'_, '_>, s: &mut StorageConfig) {
         s.wal_autocheckpoint = r.u32(&q, "wal_autocheckpoint", 0, s.wal_autocheckpoint);
         s.busy_timeout = r.duration(&q, "busy_timeout", true, s.busy_timeout);
     }
-    if let Some(q) = r.section(m, "retention", &["max_age", "max_runs_per_job"]) {
+    if let Some(q) = r.section(
+        m,
+        "retention",
+        &[
+            "max_age",
+            "max_runs_per_job",
+            "keep_last_failures",
+            "max_log_bytes_per_run",
+            "max_total_bytes",
+        ],
+    ) {
         if q.get("max_age").is_some() {
             s.retention_max_age = Some(r.duration(&q, "max_age", false, time::Duration::ZERO))
                 .filter(|d| !d.is_zero());
@@ -896,6 +925,15 @@ fn read_storage(r: &mut Reader<'_>, m: &Map<'_, '_>, s: &mut StorageConfig) {
         if q.get("max_runs_per_job").is_some() {
             s.retention_max_runs_per_job =
                 Some(r.u32(&q, "max_runs_per_job", 1, 0)).filter(|n| *n > 0);
+        }
+        s.retention_keep_last_failures =
+            r.u32(&q, "keep_last_failures", 0, s.retention_keep_last_failures);
+        // 0 means unlimited.
+        if let Some(n) = r.size(&q, "max_log_bytes_per_run") {
+            s.retention_max_log_bytes_per_run = (n > 0).then_some(n);
+        }
+        if let Some(n) = r.size(&q, "max_total_bytes") {
+            s.retention_max_total_bytes = (n > 0).then_some(n);
         }
     }
 }
@@ -916,6 +954,12 @@ fn read_executor(r: &mut Reader<'_>, m: &Map<'_, '_>, x: &mut ExecutorConfig) {
     if let Some(pairs) = m.str_map(r.d, "global_env") {
         x.global_env = pairs.into_iter().map(|(e, v)| (e.key.clone(), v.to_owned())).collect();
     }
+}
+
+/// Whether `raw` is a plain decimal integer outside the range of `i64`.
+fn is_huge_integer(raw: &str) -> bool {
+    let digits = raw.strip_prefix(['-', '+']).unwrap_or(raw);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && raw.parse::<i64>().is_err()
 }
 
 /// Field readers that fall back to a default after recording a diagnostic.
@@ -1002,6 +1046,92 @@ impl Reader<'_> {
         }
     }
 
+    /// A size in bytes: a whole number, or a string with a unit (`512KiB`, `10 MiB`). `None` when
+    /// absent or invalid (after a diagnostic whose hint lists the units).
+    fn size(&mut self, m: &Map<'_, '_>, key: &str) -> Option<u64> {
+        let e = m.get(key)?;
+        let field = m.field(key);
+        let node = &e.value;
+        let units = format!(
+            "a size is a whole number of bytes or a number and a unit, e.g. 512KiB or 10 MiB; \
+             units: {SIZE_UNITS}"
+        );
+        match &node.value {
+            Value::Int(n) => match u64::try_from(*n) {
+                Ok(v) => return Some(v),
+                Err(_) => {
+                    self.d
+                        .error(
+                            node.pos,
+                            Scope::Top,
+                            &field,
+                            format!("{n} is out of range (minimum 0)"),
+                        )
+                        .hint(units);
+                }
+            },
+            // A whole number too large for a YAML integer is read as a float.
+            Value::Float(_) if is_huge_integer(&node.raw) => {
+                let bound = if node.raw.starts_with('-') {
+                    "minimum 0".to_owned()
+                } else {
+                    format!("maximum {MAX_SIZE}")
+                };
+                self.d
+                    .error(
+                        node.pos,
+                        Scope::Top,
+                        &field,
+                        format!("{} is out of range ({bound})", node.raw),
+                    )
+                    .hint(units);
+            }
+            Value::Str(text) => match parse_size(text) {
+                Ok(v) => return Some(v),
+                Err(SizeError::Overflow) => {
+                    self.d
+                        .error(
+                            node.pos,
+                            Scope::Top,
+                            &field,
+                            format!("{text:?} is out of range (at most {MAX_SIZE} bytes)"),
+                        )
+                        .hint(units);
+                }
+                Err(err) => {
+                    let diag = self.d.error(
+                        node.pos,
+                        Scope::Top,
+                        &field,
+                        format!("invalid size {text:?}: {err}"),
+                    );
+                    let fixed = match &err {
+                        SizeError::UnknownUnit { unit } => unit_ignoring_case(unit)
+                            .map(|u| format!("{}{u}", &text[..text.len() - unit.len()])),
+                        _ => None,
+                    };
+                    match fixed {
+                        Some(f) => diag.hint(format!(
+                            "did you mean `{f}`? units are case-sensitive: {SIZE_UNITS}"
+                        )),
+                        None => diag.hint(units),
+                    };
+                }
+            },
+            _ => {
+                type_error(
+                    self.d,
+                    Scope::Top,
+                    &field,
+                    node,
+                    "a size (bytes, or a string like 10 MiB)",
+                )
+                .hint(units);
+            }
+        }
+        None
+    }
+
     fn choice(&mut self, m: &Map<'_, '_>, key: &str, choices: &[&str]) -> Option<String> {
         let e = m.get(key)?;
         if let Value::Float(_) = e.value.value
@@ -1084,5 +1214,151 @@ impl Reader<'_> {
             );
         }
         Some(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(retention: &str) -> (Option<StorageConfig>, Vec<String>) {
+        let text = format!("storage:\n  retention:\n{retention}");
+        let (cfg, d) = validate(Path::new("huskyd.yaml"), &text);
+        let diags = d
+            .into_sorted()
+            .iter()
+            .map(|d| {
+                let hint = d.hint.as_deref().map(|h| format!(" | {h}")).unwrap_or_default();
+                let pos = d.pos.map(|p| format!("{}:{}", p.line, p.column)).unwrap_or_default();
+                format!("{pos} {}: {}{hint}", d.path(), d.message)
+            })
+            .collect();
+        (cfg.map(|c| c.storage), diags)
+    }
+
+    #[track_caller]
+    fn retention_error(retention: &str, expected: &str, hint: &str) {
+        let (cfg, diags) = storage(retention);
+        assert!(cfg.is_none(), "{retention:?} should be invalid");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let (got, got_hint) = diags[0].split_once(" | ").expect("a hint");
+        assert_eq!(got, expected);
+        assert!(got_hint.contains(hint), "hint {got_hint:?} lacks {hint:?}");
+    }
+
+    #[test]
+    fn retention_defaults() {
+        let s = DaemonConfig::default().storage;
+        assert_eq!(s.retention_keep_last_failures, 0);
+        assert_eq!(s.retention_max_log_bytes_per_run, Some(10_485_760));
+        assert_eq!(s.retention_max_total_bytes, Some(1_073_741_824));
+        let (cfg, diags) = storage("    max_age: 30d\n");
+        assert_eq!(diags, Vec::<String>::new());
+        assert_eq!(cfg.expect("valid").retention_max_log_bytes_per_run, Some(10_485_760));
+    }
+
+    #[test]
+    fn retention_sizes_in_both_forms() {
+        let (cfg, diags) = storage(
+            "    keep_last_failures: 5\n    max_log_bytes_per_run: 512KiB\n    max_total_bytes: 10 GB\n",
+        );
+        assert_eq!(diags, Vec::<String>::new());
+        let s = cfg.expect("valid");
+        assert_eq!(s.retention_keep_last_failures, 5);
+        assert_eq!(s.retention_max_log_bytes_per_run, Some(524_288));
+        assert_eq!(s.retention_max_total_bytes, Some(10_000_000_000));
+        let (cfg, _) = storage("    max_log_bytes_per_run: 4096\n    max_total_bytes: \"1 MiB\"\n");
+        let s = cfg.expect("valid");
+        assert_eq!(s.retention_max_log_bytes_per_run, Some(4096));
+        assert_eq!(s.retention_max_total_bytes, Some(1_048_576));
+    }
+
+    #[test]
+    fn zero_means_unlimited() {
+        let (cfg, _) = storage("    max_log_bytes_per_run: 0\n    max_total_bytes: 0 GiB\n");
+        let s = cfg.expect("valid");
+        assert_eq!(s.retention_max_log_bytes_per_run, None);
+        assert_eq!(s.retention_max_total_bytes, None);
+    }
+
+    #[test]
+    fn bad_sizes_are_located_with_a_units_hint() {
+        let units = "units: B, KB, MB, GB (powers of 1000) and KiB, MiB, GiB (powers of 1024)";
+        retention_error(
+            "    max_total_bytes: 1TB\n",
+            "3:22 storage.retention.max_total_bytes: invalid size \"1TB\": unknown unit \"TB\"",
+            units,
+        );
+        retention_error(
+            "    max_log_bytes_per_run: 10 mib\n",
+            "3:28 storage.retention.max_log_bytes_per_run: invalid size \"10 mib\": unknown unit \"mib\"",
+            "did you mean `10 MiB`? units are case-sensitive: B, KB, MB, GB",
+        );
+        retention_error(
+            "    max_total_bytes: -1\n",
+            "3:22 storage.retention.max_total_bytes: -1 is out of range (minimum 0)",
+            units,
+        );
+        retention_error(
+            "    max_total_bytes: \"-5MB\"\n",
+            "3:22 storage.retention.max_total_bytes: invalid size \"-5MB\": sizes cannot be negative",
+            units,
+        );
+        retention_error(
+            "    max_total_bytes: 99999999999999999999\n",
+            "3:22 storage.retention.max_total_bytes: 99999999999999999999 is out of range \
+             (maximum 9223372036854775807)",
+            units,
+        );
+        retention_error(
+            "    max_total_bytes: 9000000000 GiB\n",
+            "3:22 storage.retention.max_total_bytes: \"9000000000 GiB\" is out of range \
+             (at most 9223372036854775807 bytes)",
+            units,
+        );
+        retention_error(
+            "    max_total_bytes: \"1024\"\n",
+            "3:22 storage.retention.max_total_bytes: invalid size \"1024\": missing unit after \"1024\"",
+            units,
+        );
+        retention_error(
+            "    max_total_bytes: 1.5GiB\n",
+            "3:22 storage.retention.max_total_bytes: invalid size \"1.5GiB\": sizes are whole numbers",
+            units,
+        );
+        retention_error(
+            "    max_total_bytes: true\n",
+            "3:22 storage.retention.max_total_bytes: expected a size (bytes, or a string like \
+             10 MiB), got a boolean (true)",
+            units,
+        );
+        retention_error(
+            "    max_log_bytes_per_run: [1, MiB]\n",
+            "3:28 storage.retention.max_log_bytes_per_run: expected a size (bytes, or a string \
+             like 10 MiB), got a list",
+            units,
+        );
+    }
+
+    #[test]
+    fn keep_last_failures_is_a_whole_number() {
+        let (cfg, diags) = storage("    keep_last_failures: -1\n");
+        assert!(cfg.is_none());
+        assert_eq!(
+            diags,
+            ["3:25 storage.retention.keep_last_failures: -1 is out of range (0-4294967295)"]
+        );
+        let (_, diags) = storage("    keep_last_failures: \"3\"\n");
+        assert_eq!(
+            diags,
+            ["3:25 storage.retention.keep_last_failures: expected a whole number, got a string"]
+        );
+        let (_, diags) = storage("    keep_last_failure: 3\n");
+        assert_eq!(
+            diags,
+            [
+                "3:5 storage.retention.keep_last_failure: unknown field | did you mean `keep_last_failures`?"
+            ]
+        );
     }
 }

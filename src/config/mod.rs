@@ -9,6 +9,7 @@ mod frequency;
 mod husky;
 mod model;
 mod read;
+mod size;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use frequency::{
     Frequency, FrequencyError, TimeOfDay, TimeUse, Weekday, parse_frequency, parse_time,
 };
 pub use model::*;
+pub use size::{MAX_SIZE, SIZE_UNITS, SizeError, format_size, parse_size};
 
 use diag::{Diagnostics, Scope};
 

@@ -166,6 +166,26 @@ fn config_show_applies_defaults_and_redacts() {
     let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!(v["api"]["addr"], "127.0.0.1:8420");
     assert_eq!(v["scheduler"]["max_concurrent_jobs"], 32);
+    let retention = &v["storage"]["retention"];
+    assert_eq!(retention["keep_last_failures"], 0);
+    assert_eq!(retention["max_log_bytes_per_run"], "10 MiB");
+    assert_eq!(retention["max_total_bytes"], "1 GiB");
+    dir.write(
+        "huskyd.yaml",
+        "storage:\n  retention:\n    keep_last_failures: 3\n    max_log_bytes_per_run: 0\n    \
+         max_total_bytes: 2000000\n",
+    );
+    let out = dir.husky(&["config", "show", "--daemon"]).expect(0);
+    assert!(
+        out.stdout.contains(
+            "    keep_last_failures: 3\n    max_log_bytes_per_run: 0 B\n    max_total_bytes: 2 MB\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    // The YAML output is itself a valid huskyd.yaml.
+    dir.write("shown/huskyd.yaml", &out.stdout);
+    dir.husky(&["validate", "--daemon-config", "shown/huskyd.yaml"]).expect(0);
 }
 
 #[test]
