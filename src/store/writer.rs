@@ -308,6 +308,21 @@ struct RunLog {
     /// Lines and bytes in the database (the job_runs counters).
     stored_lines: u64,
     stored_bytes: u64,
+    /// The run's output is complete (kept only until dropped lines are noted).
+    ended: bool,
+}
+
+impl RunLog {
+    /// The op that writes this run's counters to job_runs.
+    fn counters(&self, run_id: i64) -> Op {
+        Op::Counters {
+            run_id,
+            lines: self.stored_lines,
+            bytes: self.stored_bytes,
+            omitted: (self.omitted_lines, self.omitted_bytes),
+            dropped: self.dropped_total,
+        }
+    }
 }
 
 /// One change waiting for commit.
@@ -583,14 +598,9 @@ impl Writer {
             state.stored_bytes += text.len() as u64;
             self.pending.push(Op::Note { run_id, seq, text });
         }
-        self.pending.push(Op::Counters {
-            run_id,
-            lines: state.stored_lines,
-            bytes: state.stored_bytes,
-            omitted: (state.omitted_lines, state.omitted_bytes),
-            dropped: state.dropped_total,
-        });
-        if batch.end && state.dropped_lines == 0 {
+        self.pending.push(state.counters(run_id));
+        state.ended |= batch.end;
+        if state.ended && state.dropped_lines == 0 {
             self.runs.remove(&run_id);
         }
     }
@@ -672,7 +682,6 @@ impl Writer {
     fn recovered(&mut self) {
         let Some(u) = self.unavailable.take() else { return };
         let mut dropped = 0;
-        let mut ended = Vec::new();
         for (&run_id, state) in &mut self.runs {
             if state.dropped_lines == 0 {
                 continue;
@@ -690,17 +699,9 @@ impl Writer {
             state.dropped_lines = 0;
             state.dropped_bytes = 0;
             self.pending.push(Op::Note { run_id, seq, text });
-            self.pending.push(Op::Counters {
-                run_id,
-                lines: state.stored_lines,
-                bytes: state.stored_bytes,
-                omitted: (state.omitted_lines, state.omitted_bytes),
-                dropped: state.dropped_total,
-            });
-            if state.marker_seq.is_none() && state.tail.is_empty() {
-                ended.push(run_id);
-            }
+            self.pending.push(state.counters(run_id));
         }
+        self.runs.retain(|_, state| !state.ended);
         let after = self.clock.monotonic().duration_since(u.since);
         eprintln!(
             "husky: the database is writable again after {:.1} s; {dropped} log line(s) were \

@@ -423,3 +423,53 @@ fn an_unwritable_database_holds_changes_reports_and_recovers() {
     assert!(note.starts_with(&format!("husky: {dropped} line(s) of output")), "{note}");
     assert_eq!(db.count("SELECT log_dropped_lines FROM job_runs WHERE id = 1"), dropped as i64);
 }
+
+#[test]
+fn retention_runs_after_start_up_and_then_daily() {
+    let db = Db::new();
+    let clock = ManualClock::new(T0);
+    let policy = crate::store::retention::Policy {
+        max_age: Some(time::Duration::days(1)),
+        ..Default::default()
+    };
+    let options = WriterOptions { retention: Some(policy), ..Default::default() };
+    let (h, events, _thread) = db.start_with(options, Arc::new(clock.clone()));
+    let finish = |h: &StoreHandle, days_ago: i64| {
+        let at = T0 - time::Duration::days(days_ago);
+        let id = h
+            .create_run(NewRun { created_at: at, started_at: Some(at), ..new_run("etl") })
+            .expect("create");
+        let patch = RunPatch {
+            status: Some(RunStatus::Success),
+            finished_at: Some(at),
+            ..RunPatch::default()
+        };
+        h.update_run(id, patch).expect("finish");
+    };
+    finish(&h, 3);
+    finish(&h, 0);
+    // Not yet: the first run is two minutes after start-up.
+    clock.advance(time::Duration::seconds(60));
+    h.flush().expect("flush");
+    assert!(events.try_recv().is_err());
+    assert_eq!(db.count("SELECT count(*) FROM job_runs"), 2);
+    clock.advance(time::Duration::seconds(61));
+    h.flush().expect("flush");
+    match events.recv_timeout(Duration::from_secs(10)).expect("pruned") {
+        StoreEvent::Pruned(report) => assert_eq!(report.runs, 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(db.count("SELECT count(*) FROM job_runs"), 1);
+    // The next run is a day later.
+    finish(&h, 2);
+    clock.advance(time::Duration::hours(23));
+    h.flush().expect("flush");
+    assert!(events.try_recv().is_err());
+    clock.advance(time::Duration::hours(1));
+    h.flush().expect("flush");
+    match events.recv_timeout(Duration::from_secs(10)).expect("pruned") {
+        // A day on, the run that finished at T0 is past max_age too.
+        StoreEvent::Pruned(report) => assert_eq!(report.runs, 2),
+        other => panic!("{other:?}"),
+    }
+}

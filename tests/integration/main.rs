@@ -5,6 +5,7 @@ mod cli;
 mod docs;
 mod fuzz;
 mod oracle;
+mod prune;
 mod rules;
 mod schema;
 mod tidy;

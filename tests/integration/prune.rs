@@ -1,0 +1,1 @@
+//! `husky prune` tests (being written).
