@@ -97,7 +97,7 @@ pub fn main(args: &[String]) -> ExitCode {
     } else {
         match husky.command {
             None => Err(CliError::Usage(
-                "a command is required: validate, config show, init, dag, tags list, next (see `husky help`)"
+                "a command is required: validate, config show, init, dag, tags list, next, prune (see `husky help`)"
                     .into(),
             )),
             Some(Command::Validate(c)) => validate::run(&c),

@@ -36,9 +36,17 @@ pub struct PruneCmd {
 
 pub fn run(cmd: &PruneCmd) -> CliResult {
     let older_than = match &cmd.older_than {
-        Some(text) => Some(parse_duration(text).map_err(|e| {
-            CliError::Usage(format!("--older-than {text:?}: {e} (examples: 12h, 30d, 2w)"))
-        })?),
+        Some(text) => {
+            let d = parse_duration(text).map_err(|e| {
+                CliError::Usage(format!("--older-than {text:?}: {e} (examples: 12h, 30d, 2w)"))
+            })?;
+            if !d.is_positive() {
+                return Err(CliError::Usage(format!(
+                    "--older-than {text:?}: must be greater than zero (examples: 12h, 30d, 2w)"
+                )));
+            }
+            Some(d)
+        }
         None => None,
     };
     let husky_path = config_path(cmd.config.as_ref());
@@ -69,8 +77,13 @@ pub fn run(cmd: &PruneCmd) -> CliResult {
             db.display()
         )));
     }
-    let mut conn = store::open_writer(&db, Pragmas::of(storage))
-        .map_err(|e| CliError::Failed(format!("{}: {e}", db.display())))?;
+    // A dry run only reads: it neither migrates nor changes the journal mode.
+    let opened = if cmd.dry_run {
+        store::open_reader(&db, Pragmas::of(storage))
+    } else {
+        store::open_writer(&db, Pragmas::of(storage))
+    };
+    let mut conn = opened.map_err(|e| CliError::Failed(format!("{}: {e}", db.display())))?;
     let report = retention::prune(&mut conn, &policy, SystemClock.now_utc(), cmd.dry_run)
         .map_err(|e| CliError::Failed(format!("{}: {e}", db.display())))?;
     match cmd.format {

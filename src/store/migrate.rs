@@ -6,8 +6,10 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Every migration, in order: `(version, name, SQL)`. Version N is `schema/sql/000N_*.sql`.
-pub const MIGRATIONS: &[(u32, &str, &str)] =
-    &[(1, "initial", include_str!("../../schema/sql/0001_initial.sql"))];
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "initial", include_str!("../../schema/sql/0001_initial.sql")),
+    (2, "audit_indexes", include_str!("../../schema/sql/0002_audit_indexes.sql")),
+];
 
 /// The schema version this husky writes.
 pub fn latest() -> u32 {

@@ -155,8 +155,13 @@ pub fn open_writer(path: &Path, pragmas: Pragmas) -> Result<Connection, StoreErr
     }
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(pragmas.busy_timeout)?;
+    // Refuse a newer database before anything (even the journal mode) touches it.
+    let version = migrate::version(&conn)?;
+    if version > migrate::latest() {
+        return Err(StoreError::TooNew { found: version, supported: migrate::latest() });
+    }
     // auto_vacuum only takes effect on an empty database (before the first table).
-    if migrate::version(&conn)? == 0 {
+    if version == 0 {
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     }
     conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -331,7 +331,8 @@ impl Reader {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Runs matching `filter`, newest (highest id) first, with the total count.
+    /// Runs matching `filter`, newest first (by id; by creation time when `since` or `until` is
+    /// given), with the exact total count.
     pub fn runs(&self, filter: &RunFilter) -> Result<Page<RunRow>, StoreError> {
         let Some(w) = run_where(filter) else { return Ok(Page::empty()) };
         let (limit, offset) = page_bounds(filter.limit, filter.offset);
@@ -341,8 +342,15 @@ impl Reader {
             if u64::try_from(offset).unwrap_or(0) >= total {
                 return Ok(Page { items: Vec::new(), total });
             }
+            // With a time range, newest first by creation time (the order of the range's
+            // index); otherwise by id. The two agree unless the clock went backwards.
+            let order = if filter.since.is_some() || filter.until.is_some() {
+                "created_at DESC, id DESC"
+            } else {
+                "id DESC"
+            };
             let sql = format!(
-                "SELECT {RUN_COLUMNS} FROM job_runs{} ORDER BY id DESC LIMIT ? OFFSET ?",
+                "SELECT {RUN_COLUMNS} FROM job_runs{} ORDER BY {order} LIMIT ? OFFSET ?",
                 w.sql
             );
             let mut params = w.params.clone();
