@@ -1,0 +1,171 @@
+//! Unix process control: process groups, group signals, resource limits, and `wait4` for the
+//! exit status with the run's CPU time and peak RSS. The only unsafe code of the executor.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus};
+
+/// Resource limits applied in the child before exec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// RLIMIT_AS, in MiB.
+    pub max_memory_mb: Option<u64>,
+    /// RLIMIT_NOFILE.
+    pub max_open_files: Option<u64>,
+    /// RLIMIT_NPROC (Linux counts the user's processes).
+    pub max_pids: Option<u64>,
+}
+
+/// How a reaped process ended, with its resource usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    /// The exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+    /// User CPU time (ms), including reaped descendants it waited for.
+    pub cpu_user_ms: i64,
+    /// System CPU time (ms).
+    pub cpu_sys_ms: i64,
+    /// Peak resident set size (KiB).
+    pub max_rss_kb: i64,
+}
+
+/// Puts the child in its own process group (keeps std's posix_spawn path) and applies limits.
+pub fn prepare(cmd: &mut Command, limits: Limits) {
+    cmd.process_group(0);
+    if limits == Limits::default() {
+        return;
+    }
+    let set = [
+        (libc::RLIMIT_AS, limits.max_memory_mb.map(|mb| mb.saturating_mul(1024 * 1024))),
+        (libc::RLIMIT_NOFILE, limits.max_open_files),
+        (libc::RLIMIT_NPROC, limits.max_pids),
+    ];
+    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit, which
+    // is async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (resource, value) in set {
+                if let Some(v) = value {
+                    let lim =
+                        libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
+                    if libc::setrlimit(resource, &lim) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends `signal` to the process group `pgid`. A group that is already gone is not an error.
+fn signal_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pgid = libc::pid_t::try_from(pgid).map_err(|_| io::Error::other("pid out of range"))?;
+    // SAFETY: kill has no memory-safety preconditions; a negative pid names a process group.
+    let rc = unsafe { libc::kill(-pgid, signal) };
+    if rc == 0 { Ok(()) } else { ignore_gone(io::Error::last_os_error()) }
+}
+
+fn ignore_gone(e: io::Error) -> io::Result<()> {
+    if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(e) }
+}
+
+/// Asks the whole group to stop (SIGTERM).
+pub fn terminate_group(pgid: u32) -> io::Result<()> {
+    signal_group(pgid, libc::SIGTERM)
+}
+
+/// Kills the whole group (SIGKILL).
+pub fn kill_group(pgid: u32) -> io::Result<()> {
+    signal_group(pgid, libc::SIGKILL)
+}
+
+/// Whether any process of the group is still alive (zombies aside, which signal 0 reaches too).
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else { return false };
+    // SAFETY: signal 0 only checks for existence and permission.
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+/// Reaps the child if it has exited (`Ok(None)` while it runs), with its resource usage.
+#[allow(clippy::useless_conversion)] // time_t and c_long are 32-bit on armv7
+pub fn try_reap(child: &mut std::process::Child) -> io::Result<Option<Reaped>> {
+    let pid =
+        libc::pid_t::try_from(child.id()).map_err(|_| io::Error::other("pid out of range"))?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; wait4 writes into the two out-pointers we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pointers to live locals; WNOHANG never blocks.
+    let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    match rc {
+        0 => Ok(None),
+        r if r == pid => {
+            let status = ExitStatus::from_raw(status);
+            let ms = |tv: libc::timeval| i64::from(tv.tv_sec) * 1000 + i64::from(tv.tv_usec) / 1000;
+            Ok(Some(Reaped {
+                code: status.code(),
+                signal: status.signal(),
+                cpu_user_ms: ms(usage.ru_utime),
+                cpu_sys_ms: ms(usage.ru_stime),
+                // Linux and the BSDs report KiB; macOS reports bytes.
+                max_rss_kb: if cfg!(target_os = "macos") {
+                    i64::from(usage.ru_maxrss) / 1024
+                } else {
+                    i64::from(usage.ru_maxrss)
+                },
+            }))
+        }
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Kills processes that escaped the run's process group (`setsid`) but still carry its
+/// `HUSKY_RUN_ID` in their environment (Linux; found through `/proc`). Returns how many.
+pub fn kill_escaped(run_id: i64) -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        let needle = format!("HUSKY_RUN_ID={run_id}");
+        let me = std::process::id();
+        let mut killed = 0;
+        let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+            if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
+                && let Ok(p) = libc::pid_t::try_from(pid)
+                // SAFETY: kill has no memory-safety preconditions.
+                && unsafe { libc::kill(p, libc::SIGKILL) } == 0
+            {
+                killed += 1;
+            }
+        }
+        killed
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = run_id;
+        0
+    }
+}
+
+/// Makes this process a child subreaper (Linux): orphaned descendants of runs are reparented
+/// to the daemon instead of init, so they can be found and killed. A no-op elsewhere.
+pub fn become_subreaper() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes one integer argument.
+        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

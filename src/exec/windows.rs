@@ -1,0 +1,87 @@
+//! Windows process control, first cut: each run starts in a new process group and is stopped
+//! with `taskkill /T /F` (the whole tree). Job Objects with kill-on-close replace this in a
+//! later step (see the executor issue); resource limits and CPU/RSS accounting are not
+//! recorded on Windows yet.
+
+use std::io;
+use std::os::windows::process::CommandExt;
+use std::process::{Child, Command};
+
+/// Resource limits (not applied on Windows yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory, in MiB.
+    pub max_memory_mb: Option<u64>,
+    /// Open handles.
+    pub max_open_files: Option<u64>,
+    /// Processes.
+    pub max_pids: Option<u64>,
+}
+
+/// How a reaped process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    /// The exit code.
+    pub code: Option<i32>,
+    /// Never set on Windows.
+    pub signal: Option<i32>,
+    /// Not recorded on Windows yet.
+    pub cpu_user_ms: i64,
+    /// Not recorded on Windows yet.
+    pub cpu_sys_ms: i64,
+    /// Not recorded on Windows yet.
+    pub max_rss_kb: i64,
+}
+
+const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+
+/// Starts the child in its own process group, without a console window.
+pub fn prepare(cmd: &mut Command, _limits: Limits) {
+    cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+}
+
+fn taskkill(pid: u32) -> io::Result<()> {
+    Command::new("taskkill")
+        .args(["/PID", &pid.to_string(), "/T", "/F"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|_| ())
+}
+
+/// Stops the tree (Windows has no polite group signal for console-less children).
+pub fn terminate_group(pid: u32) -> io::Result<()> {
+    taskkill(pid)
+}
+
+/// Kills the tree.
+pub fn kill_group(pid: u32) -> io::Result<()> {
+    taskkill(pid)
+}
+
+/// Whether the group may still have members (unknown on Windows without a job object).
+pub fn group_alive(_pid: u32) -> bool {
+    false
+}
+
+/// Reaps the child if it has exited.
+pub fn try_reap(child: &mut Child) -> io::Result<Option<Reaped>> {
+    Ok(child.try_wait()?.map(|status| Reaped {
+        code: status.code(),
+        signal: None,
+        cpu_user_ms: 0,
+        cpu_sys_ms: 0,
+        max_rss_kb: 0,
+    }))
+}
+
+/// Nothing escapes a tree kill on Windows in this first cut.
+pub fn kill_escaped(_run_id: i64) -> usize {
+    0
+}
+
+/// No subreapers on Windows.
+pub fn become_subreaper() -> io::Result<()> {
+    Ok(())
+}
