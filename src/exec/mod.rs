@@ -1,11 +1,15 @@
 //! The executor: worker threads that run jobs as process trees and capture their output.
 //!
-//! Built so far: [`lines`] (bytes → log lines), [`outputs`] (`output:` capture) and [`run`]
-//! (one process tree: spawn, capture, timeout and cancel, reap, clean-up). The worker pool,
-//! healthchecks and the wiring to the store and the engine follow.
+//! - [`pool`]: the fixed worker threads; [`attempt`]: one attempt of a job (environment,
+//!   working directory, main command, outputs, healthcheck); [`run`]: one process tree (spawn,
+//!   capture, timeout and cancel, reap, clean-up); [`lines`]: bytes → log lines; [`outputs`]:
+//!   `output:` capture.
+//! - Platform code lives in `unix.rs` and `windows.rs` only.
 
+pub mod attempt;
 pub mod lines;
 pub mod outputs;
+pub mod pool;
 pub mod run;
 
 #[cfg(unix)]

@@ -91,7 +91,21 @@ enum Read_ {
     Eof,
 }
 
-/// Runs `spec`. `on_start` gets the pid right after spawn; `on_line` every line, in order within
+/// Where a run's lines go.
+pub trait Sink {
+    /// One line, in order within its stream.
+    fn line(&mut self, line: ReadLine);
+    /// No line is waiting right now: a good moment to pass on what is buffered.
+    fn idle(&mut self) {}
+}
+
+impl<F: FnMut(ReadLine)> Sink for F {
+    fn line(&mut self, line: ReadLine) {
+        self(line);
+    }
+}
+
+/// Runs `spec`. `on_start` gets the pid right after spawn; `sink` every line, in order within
 /// each stream; a message on `cancel` stops the run (SIGTERM to the group, then SIGKILL after
 /// the grace).
 pub fn run(
@@ -99,7 +113,7 @@ pub fn run(
     clock: &dyn Clock,
     cancel: &Receiver<()>,
     mut on_start: impl FnMut(u32),
-    mut on_line: impl FnMut(ReadLine),
+    sink: &mut impl Sink,
 ) -> Outcome {
     let started = clock.monotonic();
     let mut outcome = Outcome::default();
@@ -179,7 +193,7 @@ pub fn run(
             if platform::group_alive(pid) || open > 0 {
                 outcome.leftovers_killed = true;
                 let _ = platform::kill_group(pid);
-                platform::kill_escaped(spec.run_id);
+                platform::kill_escaped(spec.run_id, pid);
             }
             exited_at = None;
         }
@@ -190,12 +204,17 @@ pub fn run(
         }
         if kill_at.is_some_and(|at| now >= at) {
             let _ = platform::kill_group(pid);
-            platform::kill_escaped(spec.run_id);
+            platform::kill_escaped(spec.run_id, pid);
             kill_at = None;
         }
         select! {
             recv(rx) -> msg => match msg {
-                Ok(Read_::Line(line)) => on_line(line),
+                Ok(Read_::Line(line)) => {
+                    sink.line(line);
+                    if rx.is_empty() {
+                        sink.idle();
+                    }
+                }
                 Ok(Read_::Eof) => open = open.saturating_sub(1),
                 Err(_) => open = 0,
             },
@@ -206,15 +225,16 @@ pub fn run(
                     kill_at = Some(clock.monotonic() + spec.kill_grace);
                 }
             },
-            default(POLL) => {},
+            default(POLL) => sink.idle(),
         }
     }
+    sink.idle();
     // Whatever is left of the group goes now (jobs must not leave processes behind).
     if platform::group_alive(pid) {
         outcome.leftovers_killed = true;
         let _ = platform::kill_group(pid);
     }
-    if platform::kill_escaped(spec.run_id) > 0 {
+    if platform::kill_escaped(spec.run_id, pid) > 0 {
         outcome.leftovers_killed = true;
     }
     for r in readers.into_iter().flatten() {

@@ -46,13 +46,15 @@ fn go_with(
 ) -> Ran {
     let mut ran =
         Ran { outcome: Outcome::default(), stdout: vec![], stderr: vec![], pieces: vec![] };
-    ran.outcome = run(spec, &SystemClock, cancel, &mut on_start, |l| {
+    let mut sink = |l: ReadLine| {
         match l.stream {
             Stream::Stdout => ran.stdout.push(l.piece.text.clone()),
             _ => ran.stderr.push(l.piece.text.clone()),
         }
         ran.pieces.push(l.piece);
-    });
+    };
+    let outcome = run(spec, &SystemClock, cancel, &mut on_start, &mut sink);
+    ran.outcome = outcome;
     ran
 }
 
@@ -153,6 +155,9 @@ fn cancel_stops_the_tree() {
 
 #[test]
 fn a_daemon_that_escaped_with_setsid_is_killed_when_the_run_ends() {
+    // As the daemon does: orphans are reparented to us, so they can be found (nextest runs each
+    // test in its own process, so this stays within the test).
+    super::super::become_subreaper().expect("subreaper");
     let s = spec("setsid sh -c 'echo pid $$; exec sleep 300' & sleep 0.2; echo done");
     let r = go(&s);
     assert_eq!(r.outcome.exit_code, Some(0), "the main process itself succeeded");
@@ -160,6 +165,8 @@ fn a_daemon_that_escaped_with_setsid_is_killed_when_the_run_ends() {
     let pids = pids_in(&r.stdout);
     assert_eq!(pids.len(), 1, "{:?}", r.stdout);
     assert_all_gone(&pids);
+    // Killed and reaped: not even a zombie is left.
+    assert!(!Path::new(&format!("/proc/{}", pids[0])).exists(), "a zombie is left");
 }
 
 #[test]

@@ -123,8 +123,12 @@ pub fn try_reap(child: &mut std::process::Child) -> io::Result<Option<Reaped>> {
 }
 
 /// Kills processes that escaped the run's process group (`setsid`) but still carry its
-/// `HUSKY_RUN_ID` in their environment (Linux; found through `/proc`). Returns how many.
-pub fn kill_escaped(run_id: i64) -> usize {
+/// `HUSKY_RUN_ID` in their environment and descend from this process (Linux, through `/proc`;
+/// with [`become_subreaper`] orphans are reparented to us, so they stay our descendants).
+/// Another daemon's runs with the same id are never touched, nor the run's main process
+/// (`main`, reaped by its worker). Killed processes that were reparented to us are reaped here,
+/// so they leave no zombie. Returns how many were killed.
+pub fn kill_escaped(run_id: i64, main: u32) -> usize {
     #[cfg(target_os = "linux")]
     {
         let needle = format!("HUSKY_RUN_ID={run_id}");
@@ -135,7 +139,7 @@ pub fn kill_escaped(run_id: i64) -> usize {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
                 continue;
             };
-            if pid == me {
+            if pid == me || pid == main || !descends_from(pid, me) {
                 continue;
             }
             let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
@@ -145,15 +149,45 @@ pub fn kill_escaped(run_id: i64) -> usize {
                 && unsafe { libc::kill(p, libc::SIGKILL) } == 0
             {
                 killed += 1;
+                if parent_of(pid) == Some(me) {
+                    let mut status = 0;
+                    // SAFETY: waits for a child of ours that was just sent SIGKILL.
+                    unsafe { libc::waitpid(p, &mut status, 0) };
+                }
             }
         }
         killed
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = run_id;
+        let _ = (run_id, main);
         0
     }
+}
+
+/// The parent of `pid` (Linux).
+#[cfg(target_os = "linux")]
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces and parentheses).
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `ancestor` is among the parents of `pid` (Linux).
+#[cfg(target_os = "linux")]
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    for _ in 0..64 {
+        let Some(ppid) = parent_of(pid) else { return false };
+        if ppid == ancestor {
+            return true;
+        }
+        if ppid <= 1 {
+            return false;
+        }
+        pid = ppid;
+    }
+    false
 }
 
 /// Makes this process a child subreaper (Linux): orphaned descendants of runs are reparented

@@ -77,7 +77,7 @@ pub fn try_reap(child: &mut Child) -> io::Result<Option<Reaped>> {
 }
 
 /// Nothing escapes a tree kill on Windows in this first cut.
-pub fn kill_escaped(_run_id: i64) -> usize {
+pub fn kill_escaped(_run_id: i64, _main: u32) -> usize {
     0
 }
 
