@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, bounded, select};
+use crossbeam_channel::{Receiver, Sender, bounded, select};
 use time::OffsetDateTime;
 
 use super::lines::{LineSplitter, Piece};
@@ -84,11 +84,15 @@ pub struct ReadLine {
 }
 
 const CHUNK: usize = 64 * 1024;
-const POLL: Duration = Duration::from_millis(20);
 
-enum Read_ {
-    Line(ReadLine),
+/// What the helper threads report to the supervisor.
+enum Event {
+    /// Lines of one read of one pipe.
+    Lines(Vec<ReadLine>),
+    /// A pipe reached its end.
     Eof,
+    /// The main process was reaped.
+    Exited(std::io::Result<platform::Reaped>),
 }
 
 /// Where a run's lines go.
@@ -142,63 +146,53 @@ pub fn run(
     outcome.pid = Some(pid);
     on_start(pid);
 
-    let (tx, rx) = bounded::<Read_>(1024);
-    let mut readers = Vec::new();
+    // Two pipe readers send lines in batches (one per read); a waiter reaps the main process.
+    let (tx, rx) = bounded::<Event>(64);
+    let mut helpers = Vec::new();
     for (stream, pipe) in [
         (Stream::Stdout, child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
         (Stream::Stderr, child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
     ] {
-        let Some(mut pipe) = pipe else { continue };
-        let tx = tx.clone();
-        let clock_now = ClockStamp::new(clock);
-        readers.push(std::thread::Builder::new().name("husky-pipe".into()).spawn(move || {
-            let mut splitter = LineSplitter::new();
-            let mut buf = vec![0u8; CHUNK];
-            let send = |piece: Piece| {
-                let _ = tx.send(Read_::Line(ReadLine { stream, piece, at: clock_now.now() }));
-            };
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => splitter.push(&buf[..n], &mut |p| send(p)),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-            splitter.finish(&mut |p| send(p));
-            let _ = tx.send(Read_::Eof);
-        }));
+        let Some(pipe) = pipe else { continue };
+        let (tx, stamp) = (tx.clone(), ClockStamp::new(clock));
+        helpers.push(
+            std::thread::Builder::new()
+                .name("husky-pipe".into())
+                .spawn(move || read_pipe(pipe, stream, stamp, &tx)),
+        );
     }
+    let open_pipes = helpers.iter().filter(|h| h.is_ok()).count();
+    let waiter = {
+        let tx = tx.clone();
+        std::thread::Builder::new().name("husky-wait".into()).spawn(move || {
+            let _ = tx.send(Event::Exited(platform::reap(child)));
+        })
+    };
     drop(tx);
+    if waiter.is_err() {
+        // Without a waiter the run cannot be supervised: stop it rather than lose track.
+        let _ = platform::kill_group(pid);
+    }
 
     let deadline = started + spec.timeout;
-    let mut open = readers.iter().filter(|r| r.is_ok()).count();
-    let mut reaped = None;
+    let mut open = open_pipes;
+    let mut reaped: Option<platform::Reaped> = None;
+    let mut exited = waiter.is_err();
     let mut exited_at: Option<Instant> = None;
     let mut kill_at: Option<Instant> = None;
-    loop {
-        // Reap the main process as soon as it exits (keeps its rusage).
-        if reaped.is_none()
-            && let Ok(Some(r)) = platform::try_reap(&mut child)
-        {
-            reaped = Some(r);
-            exited_at = Some(clock.monotonic());
-        }
-        if open == 0 && reaped.is_some() {
-            break;
-        }
+    let mut suspicious = false;
+    while open > 0 || !exited {
         let now = clock.monotonic();
         // Leftovers hold the pipes after the main process exited: give them a short window.
         if exited_at.is_some_and(|at| now >= at + spec.drain) {
-            if platform::group_alive(pid) || open > 0 {
-                outcome.leftovers_killed = true;
-                let _ = platform::kill_group(pid);
-                platform::kill_escaped(spec.run_id, pid);
-            }
+            suspicious = true;
+            let _ = platform::kill_group(pid);
+            platform::kill_escaped(spec.run_id, pid);
             exited_at = None;
         }
         if !outcome.timed_out && !outcome.cancelled && now >= deadline {
             outcome.timed_out = true;
+            suspicious = true;
             let _ = platform::terminate_group(pid);
             kill_at = Some(now + spec.kill_grace);
         }
@@ -207,38 +201,59 @@ pub fn run(
             platform::kill_escaped(spec.run_id, pid);
             kill_at = None;
         }
+        let wake = [Some(deadline), kill_at, exited_at.map(|at| at + spec.drain)]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .min()
+            .map_or(Duration::from_secs(1), |at| at - now);
         select! {
             recv(rx) -> msg => match msg {
-                Ok(Read_::Line(line)) => {
-                    sink.line(line);
+                Ok(Event::Lines(lines)) => {
+                    for line in lines {
+                        sink.line(line);
+                    }
                     if rx.is_empty() {
                         sink.idle();
                     }
                 }
-                Ok(Read_::Eof) => open = open.saturating_sub(1),
-                Err(_) => open = 0,
+                Ok(Event::Eof) => open = open.saturating_sub(1),
+                Ok(Event::Exited(r)) => {
+                    exited = true;
+                    reaped = r.ok();
+                    if open > 0 {
+                        exited_at = Some(clock.monotonic());
+                    }
+                }
+                Err(_) => {
+                    open = 0;
+                    exited = true;
+                }
             },
             recv(cancel) -> msg => {
                 if msg.is_ok() && !outcome.cancelled && !outcome.timed_out {
                     outcome.cancelled = true;
+                    suspicious = true;
                     let _ = platform::terminate_group(pid);
                     kill_at = Some(clock.monotonic() + spec.kill_grace);
                 }
             },
-            default(POLL) => sink.idle(),
+            default(wake) => {},
         }
     }
     sink.idle();
-    // Whatever is left of the group goes now (jobs must not leave processes behind).
+    // Whatever is left of the group goes now (jobs must not leave processes behind), and so do
+    // descendants that escaped it.
     if platform::group_alive(pid) {
-        outcome.leftovers_killed = true;
+        suspicious = true;
         let _ = platform::kill_group(pid);
     }
-    if platform::kill_escaped(spec.run_id, pid) > 0 {
+    if platform::kill_escaped(spec.run_id, pid) > 0 || suspicious && platform::group_alive(pid) {
         outcome.leftovers_killed = true;
     }
-    for r in readers.into_iter().flatten() {
-        let _ = r.join();
+    outcome.leftovers_killed |= suspicious && !outcome.timed_out && !outcome.cancelled;
+    for h in helpers.into_iter().chain([waiter]).flatten() {
+        let _ = h.join();
     }
     if let Some(r) = reaped {
         outcome.exit_code = r.code;
@@ -249,6 +264,38 @@ pub fn run(
     }
     outcome.duration = clock.monotonic().duration_since(started);
     outcome
+}
+
+/// Reads one pipe to its end, sending each read's lines as one batch.
+fn read_pipe(
+    mut pipe: Box<dyn Read + Send>,
+    stream: Stream,
+    stamp: ClockStamp,
+    tx: &Sender<Event>,
+) {
+    let mut splitter = LineSplitter::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let at = stamp.now();
+        let mut lines = Vec::new();
+        splitter.push(&buf[..n], &mut |piece| lines.push(ReadLine { stream, piece, at }));
+        if !lines.is_empty() && tx.send(Event::Lines(lines)).is_err() {
+            return;
+        }
+    }
+    let at = stamp.now();
+    let mut last = Vec::new();
+    splitter.finish(&mut |piece| last.push(ReadLine { stream, piece, at }));
+    if !last.is_empty() {
+        let _ = tx.send(Event::Lines(last));
+    }
+    let _ = tx.send(Event::Eof);
 }
 
 /// A timestamp source the pipe threads can own: the clock's UTC time at spawn plus the

@@ -90,36 +90,40 @@ pub fn group_alive(pgid: u32) -> bool {
     unsafe { libc::kill(-pgid, 0) == 0 }
 }
 
-/// Reaps the child if it has exited (`Ok(None)` while it runs), with its resource usage.
+/// Waits for the child to exit and reaps it, with its resource usage.
 #[allow(clippy::useless_conversion)] // time_t and c_long are 32-bit on armv7
-pub fn try_reap(child: &mut std::process::Child) -> io::Result<Option<Reaped>> {
+#[allow(clippy::needless_pass_by_value)] // the process is over: its handle is used up
+pub fn reap(child: std::process::Child) -> io::Result<Reaped> {
     let pid =
         libc::pid_t::try_from(child.id()).map_err(|_| io::Error::other("pid out of range"))?;
     let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data; wait4 writes into the two out-pointers we own.
+    // SAFETY: rusage is plain old data; an all-zero value is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pointers to live locals; WNOHANG never blocks.
-    let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-    match rc {
-        0 => Ok(None),
-        r if r == pid => {
-            let status = ExitStatus::from_raw(status);
-            let ms = |tv: libc::timeval| i64::from(tv.tv_sec) * 1000 + i64::from(tv.tv_usec) / 1000;
-            Ok(Some(Reaped {
-                code: status.code(),
-                signal: status.signal(),
-                cpu_user_ms: ms(usage.ru_utime),
-                cpu_sys_ms: ms(usage.ru_stime),
-                // Linux and the BSDs report KiB; macOS reports bytes.
-                max_rss_kb: if cfg!(target_os = "macos") {
-                    i64::from(usage.ru_maxrss) / 1024
-                } else {
-                    i64::from(usage.ru_maxrss)
-                },
-            }))
+    loop {
+        // SAFETY: pointers to live locals; blocks until this child exits.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            break;
         }
-        _ => Err(io::Error::last_os_error()),
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
+    let status = ExitStatus::from_raw(status);
+    let ms = |tv: libc::timeval| i64::from(tv.tv_sec) * 1000 + i64::from(tv.tv_usec) / 1000;
+    Ok(Reaped {
+        code: status.code(),
+        signal: status.signal(),
+        cpu_user_ms: ms(usage.ru_utime),
+        cpu_sys_ms: ms(usage.ru_stime),
+        // Linux and the BSDs report KiB; macOS reports bytes.
+        max_rss_kb: if cfg!(target_os = "macos") {
+            i64::from(usage.ru_maxrss) / 1024
+        } else {
+            i64::from(usage.ru_maxrss)
+        },
+    })
 }
 
 /// Kills processes that escaped the run's process group (`setsid`) but still carry its
@@ -134,15 +138,11 @@ pub fn kill_escaped(run_id: i64, main: u32) -> usize {
         let needle = format!("HUSKY_RUN_ID={run_id}");
         let me = std::process::id();
         let mut killed = 0;
-        let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
-        for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            if pid == me || pid == main || !descends_from(pid, me) {
+        for pid in descendants(me) {
+            if pid == main {
                 continue;
             }
-            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
             if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
                 && let Ok(p) = libc::pid_t::try_from(pid)
                 // SAFETY: kill has no memory-safety preconditions.
@@ -174,20 +174,50 @@ fn parent_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Whether `ancestor` is among the parents of `pid` (Linux).
+/// Every descendant of `root` (Linux): from `/proc/<pid>/task/<tid>/children` where the kernel
+/// offers it (a few reads, however many processes the machine runs), else by scanning every
+/// process's parent.
 #[cfg(target_os = "linux")]
-fn descends_from(mut pid: u32, ancestor: u32) -> bool {
-    for _ in 0..64 {
-        let Some(ppid) = parent_of(pid) else { return false };
-        if ppid == ancestor {
-            return true;
+fn descendants(root: u32) -> Vec<u32> {
+    let children = |pid: u32| -> Option<Vec<u32>> {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+            let text = std::fs::read_to_string(task.path().join("children")).ok()?;
+            out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
         }
-        if ppid <= 1 {
-            return false;
+        Some(out)
+    };
+    let mut found = Vec::new();
+    let Some(first) = children(root) else { return descendants_by_scan(root) };
+    let mut queue = first;
+    while let Some(pid) = queue.pop() {
+        if found.len() > 100_000 {
+            break;
         }
-        pid = ppid;
+        found.push(pid);
+        queue.extend(children(pid).unwrap_or_default());
     }
-    false
+    found
+}
+
+/// [`descendants`] without the kernel's children lists: parents of every process.
+#[cfg(target_os = "linux")]
+fn descendants_by_scan(root: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let parents: Vec<(u32, u32)> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Makes this process a child subreaper (Linux): orphaned descendants of runs are reparented
