@@ -84,6 +84,8 @@ pub struct ReadLine {
 }
 
 const CHUNK: usize = 64 * 1024;
+/// A run still going after this long gets a waiter thread for its main process.
+const WAITER_AFTER: Duration = Duration::from_millis(100);
 
 /// What the helper threads report to the supervisor.
 enum Event {
@@ -162,27 +164,52 @@ pub fn run(
         );
     }
     let open_pipes = helpers.iter().filter(|h| h.is_ok()).count();
-    let waiter = {
-        let tx = tx.clone();
-        std::thread::Builder::new().name("husky-wait".into()).spawn(move || {
-            let _ = tx.send(Event::Exited(platform::reap(child)));
-        })
-    };
-    drop(tx);
-    if waiter.is_err() {
-        // Without a waiter the run cannot be supervised: stop it rather than lose track.
-        let _ = platform::kill_group(pid);
-    }
+    // The main process is reaped here when its pipes close (the common, short case), else by a
+    // waiter thread started once the run lasts past WAITER_AFTER (so that its exit is noticed
+    // while leftovers still hold the pipes).
+    let mut child = Some(child);
+    let mut waiter: Option<std::thread::JoinHandle<()>> = None;
+    let waiter_at = started + WAITER_AFTER;
 
     let deadline = started + spec.timeout;
     let mut open = open_pipes;
     let mut reaped: Option<platform::Reaped> = None;
-    let mut exited = waiter.is_err();
+    let mut exited = false;
     let mut exited_at: Option<Instant> = None;
     let mut kill_at: Option<Instant> = None;
     let mut suspicious = false;
     while open > 0 || !exited {
         let now = clock.monotonic();
+        if !exited
+            && (open == 0 || now >= waiter_at)
+            && let Some(mut c) = child.take()
+        {
+            match platform::try_reap(&mut c) {
+                Ok(Some(r)) => {
+                    exited = true;
+                    reaped = Some(r);
+                    if open > 0 {
+                        exited_at = Some(now);
+                    }
+                    continue;
+                }
+                Ok(None) => {
+                    let tx = tx.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("husky-wait".into())
+                        .spawn(move || drop(tx.send(Event::Exited(platform::reap(c)))));
+                    match spawned {
+                        Ok(handle) => waiter = Some(handle),
+                        Err(_) => {
+                            // Without a waiter the run cannot be supervised: stop it.
+                            let _ = platform::kill_group(pid);
+                            exited = true;
+                        }
+                    }
+                }
+                Err(_) => exited = true,
+            }
+        }
         // Leftovers hold the pipes after the main process exited: give them a short window.
         if exited_at.is_some_and(|at| now >= at + spec.drain) {
             suspicious = true;
@@ -201,7 +228,8 @@ pub fn run(
             platform::kill_escaped(spec.run_id, pid);
             kill_at = None;
         }
-        let wake = [Some(deadline), kill_at, exited_at.map(|at| at + spec.drain)]
+        let waiter_due = (child.is_some() && waiter_at > now).then_some(waiter_at);
+        let wake = [Some(deadline), kill_at, exited_at.map(|at| at + spec.drain), waiter_due]
             .into_iter()
             .flatten()
             .filter(|at| *at > now)
@@ -252,7 +280,7 @@ pub fn run(
         outcome.leftovers_killed = true;
     }
     outcome.leftovers_killed |= suspicious && !outcome.timed_out && !outcome.cancelled;
-    for h in helpers.into_iter().chain([waiter]).flatten() {
+    for h in helpers.into_iter().flatten().chain(waiter) {
         let _ = h.join();
     }
     if let Some(r) = reaped {

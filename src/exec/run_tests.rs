@@ -68,10 +68,15 @@ fn gone(pid: u32) -> bool {
 
 #[track_caller]
 fn assert_all_gone(pids: &[u32]) {
+    assert_all_gone_or(pids, "");
+}
+
+#[track_caller]
+fn assert_all_gone_or(pids: &[u32], context: &str) {
     use crate::clock::Clock;
     let deadline = SystemClock.monotonic() + Duration::from_secs(10);
     while !pids.iter().all(|p| gone(*p)) {
-        assert!(SystemClock.monotonic() < deadline, "still alive: {pids:?}");
+        assert!(SystemClock.monotonic() < deadline, "still alive: {pids:?} {context}");
         std::thread::yield_now();
     }
 }
@@ -241,4 +246,17 @@ fn many_runs_leave_no_zombie_and_no_file_descriptor() {
             "zombie child {pid}: {stat}"
         );
     }
+}
+
+#[test]
+fn a_daemon_that_closed_its_output_and_escaped_is_killed_too() {
+    super::super::become_subreaper().expect("subreaper");
+    let r =
+        go(&spec("setsid sh -c 'exec >/dev/null 2>&1 </dev/null; exec sleep 300' & echo pid $!"));
+    assert_eq!(r.outcome.exit_code, Some(0));
+    let pids = pids_in(&r.stdout);
+    assert_eq!(pids.len(), 1, "{:?}", r.stdout);
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pids[0])).unwrap_or_default();
+    assert_all_gone_or(&pids, &format!("{:?} {stat}", r.outcome));
+    assert!(r.outcome.leftovers_killed);
 }

@@ -91,28 +91,44 @@ pub fn group_alive(pgid: u32) -> bool {
 }
 
 /// Waits for the child to exit and reaps it, with its resource usage.
+pub fn reap(mut child: std::process::Child) -> io::Result<Reaped> {
+    loop {
+        match wait4(&mut child, 0) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(None) => {}
+            other => return other.map(|r| r.unwrap_or(Reaped::UNKNOWN)),
+        }
+    }
+}
+
+/// Reaps the child if it has exited (`Ok(None)` while it runs).
+pub fn try_reap(child: &mut std::process::Child) -> io::Result<Option<Reaped>> {
+    wait4(child, libc::WNOHANG)
+}
+
+impl Reaped {
+    const UNKNOWN: Reaped =
+        Reaped { code: None, signal: None, cpu_user_ms: 0, cpu_sys_ms: 0, max_rss_kb: 0 };
+}
+
 #[allow(clippy::useless_conversion)] // time_t and c_long are 32-bit on armv7
-#[allow(clippy::needless_pass_by_value)] // the process is over: its handle is used up
-pub fn reap(child: std::process::Child) -> io::Result<Reaped> {
+fn wait4(child: &mut std::process::Child, flags: libc::c_int) -> io::Result<Option<Reaped>> {
     let pid =
         libc::pid_t::try_from(child.id()).map_err(|_| io::Error::other("pid out of range"))?;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data; an all-zero value is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: pointers to live locals; blocks until this child exits.
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if rc == pid {
-            break;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
+    // SAFETY: pointers to live locals.
+    let rc = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+    if rc == 0 {
+        return Ok(None);
+    }
+    if rc != pid {
+        return Err(io::Error::last_os_error());
     }
     let status = ExitStatus::from_raw(status);
     let ms = |tv: libc::timeval| i64::from(tv.tv_sec) * 1000 + i64::from(tv.tv_usec) / 1000;
-    Ok(Reaped {
+    Ok(Some(Reaped {
         code: status.code(),
         signal: status.signal(),
         cpu_user_ms: ms(usage.ru_utime),
@@ -123,7 +139,7 @@ pub fn reap(child: std::process::Child) -> io::Result<Reaped> {
         } else {
             i64::from(usage.ru_maxrss)
         },
-    })
+    }))
 }
 
 /// Kills processes that escaped the run's process group (`setsid`) but still carry its
@@ -138,7 +154,7 @@ pub fn kill_escaped(run_id: i64, main: u32) -> usize {
         let needle = format!("HUSKY_RUN_ID={run_id}");
         let me = std::process::id();
         let mut killed = 0;
-        for pid in descendants(me) {
+        for pid in candidates(me) {
             if pid == main {
                 continue;
             }
@@ -174,33 +190,41 @@ fn parent_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Every descendant of `root` (Linux): from `/proc/<pid>/task/<tid>/children` where the kernel
-/// offers it (a few reads, however many processes the machine runs), else by scanning every
-/// process's parent.
+/// Where an escaped process of the run just finished can be (Linux): the main thread's
+/// children (the kernel reparents orphans to a subreaper's first live thread), the calling
+/// thread's children (what the run started and did not lose yet), and all their descendants.
+/// Other workers' runs are not visited. Without the kernel's children lists, every process's
+/// parent is read instead.
 #[cfg(target_os = "linux")]
-fn descendants(root: u32) -> Vec<u32> {
-    let children = |pid: u32| -> Option<Vec<u32>> {
-        let mut out = Vec::new();
-        for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
-            let text = std::fs::read_to_string(task.path().join("children")).ok()?;
-            out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-        }
-        Some(out)
+fn candidates(me: u32) -> Vec<u32> {
+    let children = |path: String| -> Option<Vec<u32>> {
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()).collect())
     };
+    let (Some(leader), Some(mine)) = (
+        children(format!("/proc/{me}/task/{me}/children")),
+        children("/proc/thread-self/children".into()),
+    ) else {
+        return descendants_by_scan(me);
+    };
+    let mut queue: Vec<u32> = leader.into_iter().chain(mine).collect();
     let mut found = Vec::new();
-    let Some(first) = children(root) else { return descendants_by_scan(root) };
-    let mut queue = first;
     while let Some(pid) = queue.pop() {
-        if found.len() > 100_000 {
-            break;
+        if found.len() > 100_000 || found.contains(&pid) {
+            continue;
         }
         found.push(pid);
-        queue.extend(children(pid).unwrap_or_default());
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+            queue.extend(
+                children(task.path().join("children").display().to_string()).unwrap_or_default(),
+            );
+        }
     }
     found
 }
 
-/// [`descendants`] without the kernel's children lists: parents of every process.
+/// [`candidates`] without the kernel's children lists: every descendant, from every process's
+/// parent.
 #[cfg(target_os = "linux")]
 fn descendants_by_scan(root: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };

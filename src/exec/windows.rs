@@ -65,6 +65,17 @@ pub fn group_alive(_pid: u32) -> bool {
     false
 }
 
+/// Reaps the child if it has exited.
+pub fn try_reap(child: &mut Child) -> io::Result<Option<Reaped>> {
+    Ok(child.try_wait()?.map(|status| Reaped {
+        code: status.code(),
+        signal: None,
+        cpu_user_ms: 0,
+        cpu_sys_ms: 0,
+        max_rss_kb: 0,
+    }))
+}
+
 /// Waits for the child to exit.
 pub fn reap(mut child: Child) -> io::Result<Reaped> {
     let status = child.wait()?;
