@@ -410,7 +410,8 @@ fn daemon_view(c: &DaemonConfig, secrets: Secrets) -> Value {
                 .set("max_open_files", x.max_open_files)
                 .set("max_pids", x.max_pids),
         )
-        .set("global_env", global_env);
+        .set("global_env", global_env)
+        .set("kill_grace", dur(x.kill_grace));
     let m = &c.metrics;
     let metrics = Obj::default()
         .set("enabled", m.enabled)

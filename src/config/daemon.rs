@@ -293,6 +293,8 @@ pub struct ExecutorConfig {
     pub max_pids: u64,
     /// Environment added to every job (below job `env`).
     pub global_env: Vec<(String, String)>,
+    /// Between SIGTERM and SIGKILL when a run is stopped.
+    pub kill_grace: time::Duration,
 }
 
 /// `metrics`.
@@ -450,6 +452,7 @@ impl Default for DaemonConfig {
                 max_open_files: 1024,
                 max_pids: 0,
                 global_env: Vec::new(),
+                kill_grace: time::Duration::seconds(10),
             },
             metrics: MetricsConfig {
                 enabled: false,
@@ -572,7 +575,7 @@ pub(super) fn validate(path: &Path, text: &str) -> (Option<DaemonConfig>, Diagno
     if let Some(m) = r.section(
         &top,
         "executor",
-        &["pool_size", "shell", "working_dir", "resource_limits", "global_env"],
+        &["pool_size", "shell", "working_dir", "resource_limits", "global_env", "kill_grace"],
     ) {
         read_executor(r, &m, &mut cfg.executor);
     }
@@ -944,6 +947,7 @@ fn read_executor(r: &mut Reader<'_>, m: &Map<'_, '_>, x: &mut ExecutorConfig) {
     }
     x.shell = r.string(m, "shell").filter(|s| !s.trim().is_empty());
     x.working_dir = r.string(m, "working_dir").unwrap_or_else(|| x.working_dir.clone());
+    x.kill_grace = r.duration(m, "kill_grace", true, x.kill_grace);
     if let Some(l) =
         r.section(m, "resource_limits", &["max_memory_mb", "max_open_files", "max_pids"])
     {

@@ -75,7 +75,7 @@ impl Settings {
             config_dir: config_dir.to_path_buf(),
             default_cwd,
             global_env: x.global_env.clone(),
-            kill_grace: Duration::from_secs(10),
+            kill_grace: Duration::try_from(x.kill_grace).unwrap_or(Duration::from_secs(10)),
             drain: Duration::from_millis(500),
             limits: Limits {
                 max_memory_mb: nonzero(x.max_memory_mb),
