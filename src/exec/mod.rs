@@ -21,4 +21,4 @@ mod windows;
 #[cfg(windows)]
 use windows as platform;
 
-pub use platform::{Limits, become_subreaper};
+pub use platform::{Limits, become_subreaper, start_time};

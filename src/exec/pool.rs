@@ -36,6 +36,8 @@ pub enum RunEvent {
         run_id: i64,
         /// Its process id.
         pid: u32,
+        /// The process's start time as the OS reports it (`job_runs.pid_start`).
+        pid_start: Option<i64>,
         /// When.
         at: OffsetDateTime,
     },
@@ -96,7 +98,9 @@ fn work(
             clock,
             &order.cancel,
             |pid| {
-                let _ = events.send(RunEvent::Started { run_id, pid, at: clock.now_utc() });
+                let pid_start = super::platform::start_time(pid);
+                let _ =
+                    events.send(RunEvent::Started { run_id, pid, pid_start, at: clock.now_utc() });
             },
             &mut sink,
         )

@@ -231,7 +231,7 @@ fn many_runs_leave_no_zombie_and_no_file_descriptor() {
     let fds = || std::fs::read_dir("/proc/self/fd").map(Iterator::count).unwrap_or(0);
     let before = fds();
     let mut pids = Vec::new();
-    for _ in 0..300 {
+    for _ in 0..1000 {
         let r = go(&spec("echo hi"));
         assert_eq!(r.outcome.exit_code, Some(0));
         pids.extend(r.outcome.pid);
@@ -259,4 +259,31 @@ fn a_daemon_that_closed_its_output_and_escaped_is_killed_too() {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pids[0])).unwrap_or_default();
     assert_all_gone_or(&pids, &format!("{:?} {stat}", r.outcome));
     assert!(r.outcome.leftovers_killed);
+}
+
+#[test]
+fn open_file_and_process_limits_are_applied() {
+    let mut s = spec("grep -E '^Max (processes|open files)' /proc/self/limits");
+    s.limits.max_open_files = Some(64);
+    s.limits.max_pids = Some(4096);
+    let out = go(&s).stdout;
+    // "Max open files  64  64  files": the soft limit is the first number.
+    let soft: Vec<&str> = out
+        .iter()
+        .filter_map(|l| l.split_whitespace().find(|w| w.chars().all(|c| c.is_ascii_digit())))
+        .collect();
+    assert_eq!(soft, ["4096", "64"], "{out:?}");
+}
+
+#[test]
+fn the_process_start_time_identifies_the_process() {
+    let mut started = None;
+    let r = go_with(&spec("echo hi"), &bounded::<()>(1).1, |pid| {
+        started = super::super::platform::start_time(pid);
+    });
+    assert_eq!(r.outcome.exit_code, Some(0));
+    let ticks = started.expect("a start time");
+    // Our own start time is earlier or equal: ticks since boot grow.
+    let me = super::super::platform::start_time(std::process::id()).expect("own start time");
+    assert!(ticks >= me, "{ticks} < {me}");
 }

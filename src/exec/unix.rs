@@ -244,6 +244,23 @@ fn descendants_by_scan(root: u32) -> Vec<u32> {
     found
 }
 
+/// The start time of a process as the OS reports it (Linux: clock ticks since boot, field 22
+/// of `/proc/<pid>/stat`), so that a pid recorded before a crash can be told apart from a
+/// recycled one. `None` where unavailable.
+pub fn start_time(pid: u32) -> Option<i64> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name: state is field 3, starttime field 22.
+        stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// Makes this process a child subreaper (Linux): orphaned descendants of runs are reparented
 /// to the daemon instead of init, so they can be found and killed. A no-op elsewhere.
 pub fn become_subreaper() -> io::Result<()> {

@@ -87,6 +87,11 @@ pub fn kill_escaped(_run_id: i64, _main: u32) -> usize {
     0
 }
 
+/// Not recorded on Windows yet.
+pub fn start_time(_pid: u32) -> Option<i64> {
+    None
+}
+
 /// No subreapers on Windows.
 pub fn become_subreaper() -> io::Result<()> {
     Ok(())
