@@ -21,4 +21,31 @@ mod windows;
 #[cfg(windows)]
 use windows as platform;
 
-pub use platform::{Limits, become_subreaper, start_time};
+pub use platform::{become_subreaper, start_time};
+
+/// Resource limits applied to each job process (Unix: in the child before exec; not yet on
+/// Windows).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Address space (RLIMIT_AS), in MiB.
+    pub max_memory_mb: Option<u64>,
+    /// Open files (RLIMIT_NOFILE).
+    pub max_open_files: Option<u64>,
+    /// Processes (RLIMIT_NPROC: counted per user on Linux).
+    pub max_pids: Option<u64>,
+}
+
+/// How a reaped process ended, with its resource usage (zero where the OS gives none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    /// The exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did (Unix).
+    pub signal: Option<i32>,
+    /// User CPU time (ms).
+    pub cpu_user_ms: i64,
+    /// System CPU time (ms).
+    pub cpu_sys_ms: i64,
+    /// Peak resident set size (KiB).
+    pub max_rss_kb: i64,
+}

@@ -11,7 +11,8 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 use time::OffsetDateTime;
 
 use super::lines::{LineSplitter, Piece};
-use super::platform::{self, Limits};
+use super::platform;
+use super::{Limits, Reaped};
 use crate::clock::Clock;
 use crate::store::Stream;
 
@@ -94,7 +95,7 @@ enum Event {
     /// A pipe reached its end.
     Eof,
     /// The main process was reaped.
-    Exited(std::io::Result<platform::Reaped>),
+    Exited(std::io::Result<Reaped>),
 }
 
 /// Where a run's lines go.
@@ -173,7 +174,7 @@ pub fn run(
 
     let deadline = started + spec.timeout;
     let mut open = open_pipes;
-    let mut reaped: Option<platform::Reaped> = None;
+    let mut reaped: Option<Reaped> = None;
     let mut exited = false;
     let mut exited_at: Option<Instant> = None;
     let mut kill_at: Option<Instant> = None;

@@ -6,31 +6,7 @@ use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 
-/// Resource limits applied in the child before exec.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// RLIMIT_AS, in MiB.
-    pub max_memory_mb: Option<u64>,
-    /// RLIMIT_NOFILE.
-    pub max_open_files: Option<u64>,
-    /// RLIMIT_NPROC (Linux counts the user's processes).
-    pub max_pids: Option<u64>,
-}
-
-/// How a reaped process ended, with its resource usage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reaped {
-    /// The exit code, if it exited.
-    pub code: Option<i32>,
-    /// The signal that killed it, if one did.
-    pub signal: Option<i32>,
-    /// User CPU time (ms), including reaped descendants it waited for.
-    pub cpu_user_ms: i64,
-    /// System CPU time (ms).
-    pub cpu_sys_ms: i64,
-    /// Peak resident set size (KiB).
-    pub max_rss_kb: i64,
-}
+use super::{Limits, Reaped};
 
 /// Puts the child in its own process group (keeps std's posix_spawn path) and applies limits.
 pub fn prepare(cmd: &mut Command, limits: Limits) {

@@ -7,31 +7,7 @@ use std::io;
 use std::os::windows::process::CommandExt;
 use std::process::{Child, Command};
 
-/// Resource limits (not applied on Windows yet).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// Memory, in MiB.
-    pub max_memory_mb: Option<u64>,
-    /// Open handles.
-    pub max_open_files: Option<u64>,
-    /// Processes.
-    pub max_pids: Option<u64>,
-}
-
-/// How a reaped process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reaped {
-    /// The exit code.
-    pub code: Option<i32>,
-    /// Never set on Windows.
-    pub signal: Option<i32>,
-    /// Not recorded on Windows yet.
-    pub cpu_user_ms: i64,
-    /// Not recorded on Windows yet.
-    pub cpu_sys_ms: i64,
-    /// Not recorded on Windows yet.
-    pub max_rss_kb: i64,
-}
+use super::{Limits, Reaped};
 
 const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
 const CREATE_NO_WINDOW: u32 = 0x0800_0000;
