@@ -23,8 +23,8 @@ use windows as platform;
 
 pub use platform::{become_subreaper, start_time};
 
-/// Resource limits applied to each job process (Unix: in the child before exec; not yet on
-/// Windows).
+/// Resource limits of each job (Unix: rlimits set in the child before exec; Windows: limits of
+/// the run's job object; open files are not limited on Windows).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Address space (RLIMIT_AS), in MiB.

@@ -146,6 +146,16 @@ pub fn run(
         }
     };
     let pid = child.id();
+    let group = match platform::Group::attach(&child, spec.limits) {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = platform::reap(child);
+            outcome.spawn_error = Some(format!("cannot control the process tree: {e}"));
+            outcome.duration = clock.monotonic().duration_since(started);
+            return outcome;
+        }
+    };
     outcome.pid = Some(pid);
     on_start(pid);
 
@@ -203,7 +213,7 @@ pub fn run(
                         Ok(handle) => waiter = Some(handle),
                         Err(_) => {
                             // Without a waiter the run cannot be supervised: stop it.
-                            let _ = platform::kill_group(pid);
+                            let _ = group.kill();
                             exited = true;
                         }
                     }
@@ -214,18 +224,18 @@ pub fn run(
         // Leftovers hold the pipes after the main process exited: give them a short window.
         if exited_at.is_some_and(|at| now >= at + spec.drain) {
             suspicious = true;
-            let _ = platform::kill_group(pid);
+            let _ = group.kill();
             platform::kill_escaped(spec.run_id, pid);
             exited_at = None;
         }
         if !outcome.timed_out && !outcome.cancelled && now >= deadline {
             outcome.timed_out = true;
             suspicious = true;
-            let _ = platform::terminate_group(pid);
+            let _ = group.terminate();
             kill_at = Some(now + spec.kill_grace);
         }
         if kill_at.is_some_and(|at| now >= at) {
-            let _ = platform::kill_group(pid);
+            let _ = group.kill();
             platform::kill_escaped(spec.run_id, pid);
             kill_at = None;
         }
@@ -263,7 +273,7 @@ pub fn run(
                 if msg.is_ok() && !outcome.cancelled && !outcome.timed_out {
                     outcome.cancelled = true;
                     suspicious = true;
-                    let _ = platform::terminate_group(pid);
+                    let _ = group.terminate();
                     kill_at = Some(clock.monotonic() + spec.kill_grace);
                 }
             },
@@ -273,11 +283,11 @@ pub fn run(
     sink.idle();
     // Whatever is left of the group goes now (jobs must not leave processes behind), and so do
     // descendants that escaped it.
-    if platform::group_alive(pid) {
+    if group.alive() {
         suspicious = true;
-        let _ = platform::kill_group(pid);
+        let _ = group.kill();
     }
-    if platform::kill_escaped(spec.run_id, pid) > 0 || suspicious && platform::group_alive(pid) {
+    if platform::kill_escaped(spec.run_id, pid) > 0 || suspicious && group.alive() {
         outcome.leftovers_killed = true;
     }
     outcome.leftovers_killed |= suspicious && !outcome.timed_out && !outcome.cancelled;
@@ -290,6 +300,9 @@ pub fn run(
         outcome.cpu_user_ms = r.cpu_user_ms;
         outcome.cpu_sys_ms = r.cpu_sys_ms;
         outcome.max_rss_kb = r.max_rss_kb;
+    }
+    if let Some((user, sys, rss)) = group.usage() {
+        (outcome.cpu_user_ms, outcome.cpu_sys_ms, outcome.max_rss_kb) = (user, sys, rss);
     }
     outcome.duration = clock.monotonic().duration_since(started);
     outcome

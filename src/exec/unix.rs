@@ -37,33 +37,51 @@ pub fn prepare(cmd: &mut Command, limits: Limits) {
     }
 }
 
-/// Sends `signal` to the process group `pgid`. A group that is already gone is not an error.
-fn signal_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {
-    let pgid = libc::pid_t::try_from(pgid).map_err(|_| io::Error::other("pid out of range"))?;
-    // SAFETY: kill has no memory-safety preconditions; a negative pid names a process group.
-    let rc = unsafe { libc::kill(-pgid, signal) };
-    if rc == 0 { Ok(()) } else { ignore_gone(io::Error::last_os_error()) }
+/// The process group of a run: the main process leads it.
+#[derive(Debug)]
+pub struct Group {
+    pgid: libc::pid_t,
 }
 
-fn ignore_gone(e: io::Error) -> io::Result<()> {
-    if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(e) }
-}
+impl Group {
+    /// The group of a child started with [`prepare`].
+    pub fn attach(child: &std::process::Child, _limits: Limits) -> io::Result<Group> {
+        let pgid =
+            libc::pid_t::try_from(child.id()).map_err(|_| io::Error::other("pid out of range"))?;
+        Ok(Group { pgid })
+    }
 
-/// Asks the whole group to stop (SIGTERM).
-pub fn terminate_group(pgid: u32) -> io::Result<()> {
-    signal_group(pgid, libc::SIGTERM)
-}
+    fn signal(&self, signal: libc::c_int) -> io::Result<()> {
+        // SAFETY: kill has no memory-safety preconditions; a negative pid names a group.
+        if unsafe { libc::kill(-self.pgid, signal) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        // A group that is already gone is not an error.
+        if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(e) }
+    }
 
-/// Kills the whole group (SIGKILL).
-pub fn kill_group(pgid: u32) -> io::Result<()> {
-    signal_group(pgid, libc::SIGKILL)
-}
+    /// Asks every process of the group to stop (SIGTERM).
+    pub fn terminate(&self) -> io::Result<()> {
+        self.signal(libc::SIGTERM)
+    }
 
-/// Whether any process of the group is still alive (zombies aside, which signal 0 reaches too).
-pub fn group_alive(pgid: u32) -> bool {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else { return false };
-    // SAFETY: signal 0 only checks for existence and permission.
-    unsafe { libc::kill(-pgid, 0) == 0 }
+    /// Kills every process of the group (SIGKILL).
+    pub fn kill(&self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Whether any process of the group is alive (zombies count: signal 0 reaches them).
+    pub fn alive(&self) -> bool {
+        // SAFETY: signal 0 only checks for existence and permission.
+        unsafe { libc::kill(-self.pgid, 0) == 0 }
+    }
+
+    /// CPU times and peak memory of the whole group, where the OS keeps them per group (not on
+    /// Unix: `wait4` reports the main process and what it waited for).
+    pub fn usage(&self) -> Option<(i64, i64, i64)> {
+        None
+    }
 }
 
 /// Waits for the child to exit and reaps it, with its resource usage.

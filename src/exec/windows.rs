@@ -1,11 +1,23 @@
-//! Windows process control, first cut: each run starts in a new process group and is stopped
-//! with `taskkill /T /F` (the whole tree). Job Objects with kill-on-close replace this in a
-//! later step (see the executor issue); resource limits and CPU/RSS accounting are not
-//! recorded on Windows yet.
+//! Windows process control: each run's process goes into a Job Object with kill-on-close, so
+//! its whole tree is stopped with one call (and with the daemon, should it die); the job object
+//! also applies the memory and process limits and accounts CPU time and peak memory. The
+//! process is assigned right after it starts: a child it spawns in that instant escapes (a
+//! known, narrow race; spawning suspended needs the thread handle std does not give out).
+#![allow(unsafe_code)]
 
 use std::io;
+use std::os::windows::io::AsRawHandle;
 use std::os::windows::process::CommandExt;
 use std::process::{Child, Command};
+
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_ACTIVE_PROCESS,
+    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, JOB_OBJECT_LIMIT_PROCESS_MEMORY,
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+    JobObjectBasicAccountingInformation, JobObjectExtendedLimitInformation,
+    QueryInformationJobObject, SetInformationJobObject, TerminateJobObject,
+};
 
 use super::{Limits, Reaped};
 
@@ -17,28 +29,121 @@ pub fn prepare(cmd: &mut Command, _limits: Limits) {
     cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
 }
 
-fn taskkill(pid: u32) -> io::Result<()> {
-    Command::new("taskkill")
-        .args(["/PID", &pid.to_string(), "/T", "/F"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|_| ())
+/// A run's Job Object.
+#[derive(Debug)]
+pub struct Group {
+    job: HANDLE,
 }
 
-/// Stops the tree (Windows has no polite group signal for console-less children).
-pub fn terminate_group(pid: u32) -> io::Result<()> {
-    taskkill(pid)
+// SAFETY: a job object handle may be used from any thread.
+unsafe impl Send for Group {}
+
+impl Group {
+    /// Creates a job object with kill-on-close and the limits, and puts the child in it.
+    pub fn attach(child: &Child, limits: Limits) -> io::Result<Group> {
+        // SAFETY: no security attributes, no name; returns a handle or null.
+        let job = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
+        if job.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        let group = Group { job };
+        let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
+        let basic = &mut info.BasicLimitInformation;
+        basic.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+        if let Some(mb) = limits.max_memory_mb {
+            basic.LimitFlags |= JOB_OBJECT_LIMIT_PROCESS_MEMORY;
+            info.ProcessMemoryLimit =
+                usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = limits.max_pids {
+            info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
+            info.BasicLimitInformation.ActiveProcessLimit = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        let size = u32::try_from(std::mem::size_of_val(&info)).unwrap_or(0);
+        // SAFETY: `info` is a valid JOBOBJECT_EXTENDED_LIMIT_INFORMATION of `size` bytes.
+        let ok = unsafe {
+            SetInformationJobObject(
+                group.job,
+                JobObjectExtendedLimitInformation,
+                std::ptr::from_ref(&info).cast(),
+                size,
+            )
+        };
+        if ok == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both handles are valid; the process handle stays owned by `child`.
+        if unsafe { AssignProcessToJobObject(group.job, child.as_raw_handle() as HANDLE) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(group)
+    }
+
+    /// Stops the tree (Windows has no polite signal for console-less processes).
+    pub fn terminate(&self) -> io::Result<()> {
+        self.kill()
+    }
+
+    /// Terminates every process of the job.
+    pub fn kill(&self) -> io::Result<()> {
+        // SAFETY: a valid job handle.
+        if unsafe { TerminateJobObject(self.job, 1) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn accounting(&self) -> Option<JOBOBJECT_BASIC_ACCOUNTING_INFORMATION> {
+        let mut info = JOBOBJECT_BASIC_ACCOUNTING_INFORMATION::default();
+        let size = u32::try_from(std::mem::size_of_val(&info)).ok()?;
+        // SAFETY: `info` is a writable structure of `size` bytes.
+        let ok = unsafe {
+            QueryInformationJobObject(
+                self.job,
+                JobObjectBasicAccountingInformation,
+                std::ptr::from_mut(&mut info).cast(),
+                size,
+                std::ptr::null_mut(),
+            )
+        };
+        (ok != 0).then_some(info)
+    }
+
+    /// Whether any process of the job is alive.
+    pub fn alive(&self) -> bool {
+        self.accounting().is_some_and(|a| a.ActiveProcesses > 0)
+    }
+
+    /// CPU times (ms) and peak memory (KiB) of the whole job.
+    pub fn usage(&self) -> Option<(i64, i64, i64)> {
+        let a = self.accounting()?;
+        let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
+        let size = u32::try_from(std::mem::size_of_val(&info)).ok()?;
+        // SAFETY: `info` is a writable structure of `size` bytes.
+        let ok = unsafe {
+            QueryInformationJobObject(
+                self.job,
+                JobObjectExtendedLimitInformation,
+                std::ptr::from_mut(&mut info).cast(),
+                size,
+                std::ptr::null_mut(),
+            )
+        };
+        let peak_kb = if ok != 0 {
+            i64::try_from(info.PeakJobMemoryUsed / 1024).unwrap_or(i64::MAX)
+        } else {
+            0
+        };
+        // Times are in 100 ns units.
+        Some((a.TotalUserTime / 10_000, a.TotalKernelTime / 10_000, peak_kb))
+    }
 }
 
-/// Kills the tree.
-pub fn kill_group(pid: u32) -> io::Result<()> {
-    taskkill(pid)
-}
-
-/// Whether the group may still have members (unknown on Windows without a job object).
-pub fn group_alive(_pid: u32) -> bool {
-    false
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: the handle is ours; closing it kills what is left (kill-on-close).
+        unsafe { CloseHandle(self.job) };
+    }
 }
 
 /// Reaps the child if it has exited.
@@ -58,7 +163,7 @@ pub fn reap(mut child: Child) -> io::Result<Reaped> {
     Ok(Reaped { code: status.code(), signal: None, cpu_user_ms: 0, cpu_sys_ms: 0, max_rss_kb: 0 })
 }
 
-/// Nothing escapes a tree kill on Windows in this first cut.
+/// Nothing escapes a job object (its processes cannot leave it).
 pub fn kill_escaped(_run_id: i64, _main: u32) -> usize {
     0
 }
