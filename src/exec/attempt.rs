@@ -33,13 +33,9 @@ pub struct Settings {
     pub limits: Limits,
 }
 
-/// The default shell and flag of this platform.
+/// The default shell and flag of this platform (`/bin/sh -c`, `cmd.exe /C`).
 pub fn default_shell() -> Vec<String> {
-    if cfg!(windows) {
-        vec!["cmd.exe".into(), "/C".into()]
-    } else {
-        vec!["/bin/sh".into(), "-c".into()]
-    }
+    super::platform::DEFAULT_SHELL.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// `executor.shell` as a program and its command flag: `cmd` takes `/C`, PowerShell

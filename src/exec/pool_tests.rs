@@ -215,6 +215,35 @@ fn healthcheck_flows() {
 }
 
 #[test]
+fn a_healthcheck_that_hangs_is_killed_at_its_timeout_and_fails_the_run() {
+    let mut daemon = DaemonConfig::default();
+    daemon.executor.kill_grace = time::Duration::milliseconds(200);
+    let rig = Rig::new(
+        &yaml(&[job(
+            "hang",
+            "    command: \"true\"\n    healthcheck:\n      command: 'echo pid $$; sleep 300'\n      timeout: 500ms\n",
+        )]),
+        &daemon,
+    );
+    let (r, logs) = rig.run("hang");
+    assert_eq!((r.status, r.hc), (RunStatus::Failed, Some(HcStatus::Fail)));
+    let reason = r.status_reason.unwrap_or_default();
+    assert!(reason.starts_with("healthcheck failed (timed out"), "{reason}");
+    let pid: u32 = logs
+        .iter()
+        .find_map(|(_, l)| l.strip_prefix("pid ")?.parse().ok())
+        .expect("the healthcheck printed its pid");
+    let deadline = {
+        use crate::clock::Clock;
+        SystemClock.monotonic() + Duration::from_secs(10)
+    };
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        use crate::clock::Clock;
+        assert!(SystemClock.monotonic() < deadline, "the healthcheck {pid} is still alive");
+    }
+}
+
+#[test]
 fn a_cancelled_run_is_cancelled_and_its_log_is_complete() {
     let rig = Rig::new(
         &yaml(&[job("long", "    command: 'echo started; sleep 300'\n")]),

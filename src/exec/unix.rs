@@ -8,6 +8,9 @@ use std::process::{Command, ExitStatus};
 
 use super::{Limits, Reaped};
 
+/// The shell that runs commands unless `executor.shell` says otherwise.
+pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+
 /// Puts the child in its own process group (keeps std's posix_spawn path) and applies limits.
 pub fn prepare(cmd: &mut Command, limits: Limits) {
     cmd.process_group(0);

@@ -21,6 +21,9 @@ use windows_sys::Win32::System::JobObjects::{
 
 use super::{Limits, Reaped};
 
+/// The shell that runs commands unless `executor.shell` says otherwise.
+pub const DEFAULT_SHELL: [&str; 2] = ["cmd.exe", "/C"];
+
 const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
 const CREATE_NO_WINDOW: u32 = 0x0800_0000;
 
