@@ -287,7 +287,7 @@ pub struct ExecutorConfig {
     pub working_dir: String,
     /// Memory limit per job in MiB (0: none).
     pub max_memory_mb: u64,
-    /// Open-file limit per job.
+    /// Open-file limit per job (0: none).
     pub max_open_files: u64,
     /// Process limit per job (0: none).
     pub max_pids: u64,
@@ -449,7 +449,7 @@ impl Default for DaemonConfig {
                 shell: None,
                 working_dir: "config_dir".into(),
                 max_memory_mb: 0,
-                max_open_files: 1024,
+                max_open_files: 0,
                 max_pids: 0,
                 global_env: Vec::new(),
                 kill_grace: time::Duration::seconds(10),

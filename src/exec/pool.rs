@@ -89,7 +89,7 @@ fn work(
     clock: &dyn Clock,
 ) {
     let run_id = order.attempt.run_id;
-    let mut sink = Batcher { run_id, store, lines: Vec::new() };
+    let mut sink = Batcher { run_id, store, lines: Vec::new(), sent: false };
     // A panic in one attempt must not take the worker (or the daemon) down.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_attempt(
@@ -123,13 +123,17 @@ struct Batcher<'a> {
     run_id: i64,
     store: &'a StoreHandle,
     lines: Vec<LogLine>,
+    /// Something was sent: the end of the log must be sent too.
+    sent: bool,
 }
 
 impl Batcher<'_> {
     fn send(&mut self, end: bool) {
-        if self.lines.is_empty() && !end {
+        // Nothing to store, and (for the end) nothing for the writer to close.
+        if self.lines.is_empty() && !(end && self.sent) {
             return;
         }
+        self.sent = true;
         let lines = std::mem::take(&mut self.lines);
         // Blocks while the writer's channel is full: backpressure down to the job.
         if self.store.log(LogBatch { run_id: self.run_id, lines, end }).is_err() {

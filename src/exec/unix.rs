@@ -14,31 +14,50 @@ pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 /// Puts the child in its own process group (keeps std's posix_spawn path) and applies limits.
 pub fn prepare(cmd: &mut Command, limits: Limits) {
     cmd.process_group(0);
-    if limits == Limits::default() {
-        return;
-    }
-    let set = [
+    // Limits are computed here, in the parent: a limit is capped at the hard limit we have
+    // (asking for more would fail the spawn), and one that is already in force is skipped, so
+    // that the common case keeps std's posix_spawn path (a `pre_exec` forces fork + exec).
+    let mut set: [Option<(RlimitResource, libc::rlim_t)>; 3] = [None; 3];
+    let wanted = [
         (libc::RLIMIT_AS, limits.max_memory_mb.map(|mb| mb.saturating_mul(1024 * 1024))),
         (libc::RLIMIT_NOFILE, limits.max_open_files),
         (libc::RLIMIT_NPROC, limits.max_pids),
     ];
+    for (slot, (resource, value)) in set.iter_mut().zip(wanted) {
+        let Some(v) = value else { continue };
+        let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes into a local we own.
+        if unsafe { libc::getrlimit(resource, &mut now) } != 0 {
+            continue;
+        }
+        let v = libc::rlim_t::try_from(v).unwrap_or(libc::RLIM_INFINITY).min(now.rlim_max);
+        if v != now.rlim_cur {
+            *slot = Some((resource, v));
+        }
+    }
+    if set.iter().all(Option::is_none) {
+        return;
+    }
     // SAFETY: the closure runs in the forked child before exec and only calls setrlimit, which
     // is async-signal-safe; it allocates nothing and touches no lock.
     unsafe {
         cmd.pre_exec(move || {
-            for (resource, value) in set {
-                if let Some(v) = value {
-                    let lim =
-                        libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
-                    if libc::setrlimit(resource, &lim) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
+            for (resource, v) in set.into_iter().flatten() {
+                let lim = libc::rlimit { rlim_cur: v, rlim_max: v };
+                if libc::setrlimit(resource, &lim) != 0 {
+                    return Err(io::Error::last_os_error());
                 }
             }
             Ok(())
         });
     }
 }
+
+/// The type of an rlimit resource constant (it differs between libcs).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+type RlimitResource = libc::c_int;
 
 /// The process group of a run: the main process leads it.
 #[derive(Debug)]
