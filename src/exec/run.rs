@@ -2,7 +2,6 @@
 //! stderr concurrently into lines, enforce the timeout and cancellation on the whole tree, reap
 //! it with its resource usage, and clean up what it left behind.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,7 +88,8 @@ const CHUNK: usize = 64 * 1024;
 const WAITER_AFTER: Duration = Duration::from_millis(100);
 
 /// What the helper threads report to the supervisor.
-enum Event {
+#[derive(Debug)]
+pub enum Event {
     /// Lines of one read of one pipe.
     Lines(Vec<ReadLine>),
     /// A pipe reached its end.
@@ -159,22 +159,18 @@ pub fn run(
     outcome.pid = Some(pid);
     on_start(pid);
 
-    // Two pipe readers send lines in batches (one per read); a waiter reaps the main process.
+    // The pipes are read on helper threads (one on Unix, polling both; one per pipe elsewhere)
+    // that send lines in batches, one per read; a waiter may reap the main process.
     let (tx, rx) = bounded::<Event>(64);
-    let mut helpers = Vec::new();
-    for (stream, pipe) in [
-        (Stream::Stdout, child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
-        (Stream::Stderr, child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
-    ] {
-        let Some(pipe) = pipe else { continue };
-        let (tx, stamp) = (tx.clone(), ClockStamp::new(clock));
-        helpers.push(
-            std::thread::Builder::new()
-                .name("husky-pipe".into())
-                .spawn(move || read_pipe(pipe, stream, stamp, &tx)),
-        );
+    let mut pipes = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        pipes.push((platform::Pipe::from(out), PipeReader::new(Stream::Stdout, clock, &tx)));
     }
-    let open_pipes = helpers.iter().filter(|h| h.is_ok()).count();
+    if let Some(err) = child.stderr.take() {
+        pipes.push((platform::Pipe::from(err), PipeReader::new(Stream::Stderr, clock, &tx)));
+    }
+    let open_pipes = pipes.len();
+    let helpers = platform::read_pipes(pipes);
     // The main process is reaped here when its pipes close (the common, short case), else by a
     // waiter thread started once the run lasts past WAITER_AFTER (so that its exit is noticed
     // while leftovers still hold the pipes).
@@ -291,7 +287,7 @@ pub fn run(
         outcome.leftovers_killed = true;
     }
     outcome.leftovers_killed |= suspicious && !outcome.timed_out && !outcome.cancelled;
-    for h in helpers.into_iter().flatten().chain(waiter) {
+    for h in helpers.into_iter().chain(waiter) {
         let _ = h.join();
     }
     if let Some(r) = reaped {
@@ -309,36 +305,60 @@ pub fn run(
 }
 
 /// Reads one pipe to its end, sending each read's lines as one batch.
-fn read_pipe(
-    mut pipe: Box<dyn Read + Send>,
+/// Turns one pipe's bytes into batches of lines for the supervisor.
+#[derive(Debug)]
+pub struct PipeReader {
     stream: Stream,
+    splitter: LineSplitter,
     stamp: ClockStamp,
-    tx: &Sender<Event>,
-) {
-    let mut splitter = LineSplitter::new();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match pipe.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        let at = stamp.now();
-        let mut lines = Vec::new();
-        splitter.push(&buf[..n], &mut |piece| lines.push(ReadLine { stream, piece, at }));
-        if !lines.is_empty() && tx.send(Event::Lines(lines)).is_err() {
-            return;
+    tx: Sender<Event>,
+    closed: bool,
+}
+
+impl PipeReader {
+    fn new(stream: Stream, clock: &dyn Clock, tx: &Sender<Event>) -> PipeReader {
+        PipeReader {
+            stream,
+            splitter: LineSplitter::new(),
+            stamp: ClockStamp::new(clock),
+            tx: tx.clone(),
+            closed: false,
         }
     }
-    let at = stamp.now();
-    let mut last = Vec::new();
-    splitter.finish(&mut |piece| last.push(ReadLine { stream, piece, at }));
-    if !last.is_empty() {
-        let _ = tx.send(Event::Lines(last));
+
+    /// Bytes read from the pipe. Returns false once the supervisor is gone.
+    pub fn data(&mut self, bytes: &[u8]) -> bool {
+        let (at, stream) = (self.stamp.now(), self.stream);
+        let mut lines = Vec::new();
+        self.splitter.push(bytes, &mut |piece| lines.push(ReadLine { stream, piece, at }));
+        lines.is_empty() || self.tx.send(Event::Lines(lines)).is_ok()
     }
-    let _ = tx.send(Event::Eof);
+
+    /// The pipe reached its end (or failed): the last line, then the end.
+    pub fn end(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let (at, stream) = (self.stamp.now(), self.stream);
+        let mut last = Vec::new();
+        self.splitter.finish(&mut |piece| last.push(ReadLine { stream, piece, at }));
+        if !last.is_empty() {
+            let _ = self.tx.send(Event::Lines(last));
+        }
+        let _ = self.tx.send(Event::Eof);
+    }
 }
+
+impl Drop for PipeReader {
+    fn drop(&mut self) {
+        // A reader thread that stops early still reports the end of its pipe.
+        self.end();
+    }
+}
+
+/// The size of one read.
+pub const READ_CHUNK: usize = CHUNK;
 
 /// A timestamp source the pipe threads can own: the clock's UTC time at spawn plus the
 /// monotonic time elapsed since (so the readers need no shared clock).

@@ -257,7 +257,19 @@ fn a_daemon_that_closed_its_output_and_escaped_is_killed_too() {
     let pids = pids_in(&r.stdout);
     assert_eq!(pids.len(), 1, "{:?}", r.stdout);
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pids[0])).unwrap_or_default();
-    assert_all_gone_or(&pids, &format!("{:?} {stat}", r.outcome));
+    let me = std::process::id();
+    let tasks: Vec<String> = std::fs::read_dir(format!("/proc/{me}/task"))
+        .map(|d| {
+            d.flatten()
+                .map(|t| {
+                    let kids =
+                        std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+                    format!("{}:[{}]", t.file_name().to_string_lossy(), kids.trim())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_all_gone_or(&pids, &format!("{:?} {stat} tasks {tasks:?}", r.outcome));
     assert!(r.outcome.leftovers_killed);
 }
 

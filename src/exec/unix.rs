@@ -6,6 +6,7 @@ use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 
+use super::run::{PipeReader, READ_CHUNK};
 use super::{Limits, Reaped};
 
 /// The shell that runs commands unless `executor.shell` says otherwise.
@@ -58,6 +59,73 @@ pub fn prepare(cmd: &mut Command, limits: Limits) {
 type RlimitResource = libc::__rlimit_resource_t;
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 type RlimitResource = libc::c_int;
+
+/// A child's output pipe.
+#[derive(Debug)]
+pub struct Pipe(std::fs::File);
+
+impl From<std::process::ChildStdout> for Pipe {
+    fn from(p: std::process::ChildStdout) -> Pipe {
+        Pipe(std::fs::File::from(std::os::fd::OwnedFd::from(p)))
+    }
+}
+
+impl From<std::process::ChildStderr> for Pipe {
+    fn from(p: std::process::ChildStderr) -> Pipe {
+        Pipe(std::fs::File::from(std::os::fd::OwnedFd::from(p)))
+    }
+}
+
+/// Reads all pipes on one thread, waiting on them together with `poll(2)`.
+pub fn read_pipes(pipes: Vec<(Pipe, PipeReader)>) -> Vec<std::thread::JoinHandle<()>> {
+    let spawned = std::thread::Builder::new().name("husky-pipes".into()).spawn(move || {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let mut pipes = pipes;
+        let mut buf = vec![0u8; READ_CHUNK];
+        while !pipes.is_empty() {
+            let mut fds: Vec<libc::pollfd> = pipes
+                .iter()
+                .map(|(p, _)| libc::pollfd {
+                    fd: p.0.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            let n = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
+            // SAFETY: `fds` is a live array of `n` pollfd structures; -1 waits without a timeout.
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), n, -1) };
+            if rc < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break; // the readers' Drop reports the ends
+            }
+            let mut done = Vec::new();
+            for (i, fd) in fds.iter().enumerate() {
+                if fd.revents == 0 {
+                    continue;
+                }
+                let (pipe, reader) = &mut pipes[i];
+                match pipe.0.read(&mut buf) {
+                    Ok(0) => done.push(i),
+                    Ok(k) => {
+                        if !reader.data(&buf[..k]) {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => done.push(i),
+                }
+            }
+            for i in done.into_iter().rev() {
+                let (_, mut reader) = pipes.swap_remove(i);
+                reader.end();
+            }
+        }
+    });
+    spawned.into_iter().collect()
+}
 
 /// The process group of a run: the main process leads it.
 #[derive(Debug)]
@@ -174,7 +242,7 @@ pub fn kill_escaped(run_id: i64, main: u32) -> usize {
             if pid == main {
                 continue;
             }
-            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+            let Some(environ) = environ_of(pid) else { continue };
             if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
                 && let Ok(p) = libc::pid_t::try_from(pid)
                 // SAFETY: kill has no memory-safety preconditions.
@@ -195,6 +263,20 @@ pub fn kill_escaped(run_id: i64, main: u32) -> usize {
         let _ = (run_id, main);
         0
     }
+}
+
+/// The environment of a process. A process in the middle of `execve` briefly shows an empty or
+/// unreadable one, so a few attempts are made before giving up.
+#[cfg(target_os = "linux")]
+fn environ_of(pid: u32) -> Option<Vec<u8>> {
+    for _ in 0..100 {
+        match std::fs::read(format!("/proc/{pid}/environ")) {
+            Ok(env) if !env.is_empty() => return Some(env),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            _ => std::thread::yield_now(),
+        }
+    }
+    None
 }
 
 /// The parent of `pid` (Linux).

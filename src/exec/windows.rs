@@ -19,6 +19,7 @@ use windows_sys::Win32::System::JobObjects::{
     QueryInformationJobObject, SetInformationJobObject, TerminateJobObject,
 };
 
+use super::run::{PipeReader, READ_CHUNK};
 use super::{Limits, Reaped};
 
 /// The shell that runs commands unless `executor.shell` says otherwise.
@@ -30,6 +31,51 @@ const CREATE_NO_WINDOW: u32 = 0x0800_0000;
 /// Starts the child in its own process group, without a console window.
 pub fn prepare(cmd: &mut Command, _limits: Limits) {
     cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+}
+
+/// A child's output pipe.
+#[derive(Debug)]
+pub struct Pipe(std::fs::File);
+
+impl From<std::process::ChildStdout> for Pipe {
+    fn from(p: std::process::ChildStdout) -> Pipe {
+        Pipe(std::fs::File::from(std::os::windows::io::OwnedHandle::from(p)))
+    }
+}
+
+impl From<std::process::ChildStderr> for Pipe {
+    fn from(p: std::process::ChildStderr) -> Pipe {
+        Pipe(std::fs::File::from(std::os::windows::io::OwnedHandle::from(p)))
+    }
+}
+
+/// Reads each pipe on a thread of its own (anonymous pipes cannot be waited on together).
+pub fn read_pipes(pipes: Vec<(Pipe, PipeReader)>) -> Vec<std::thread::JoinHandle<()>> {
+    pipes
+        .into_iter()
+        .filter_map(|(mut pipe, mut reader)| {
+            std::thread::Builder::new()
+                .name("husky-pipe".into())
+                .spawn(move || {
+                    use std::io::Read;
+                    let mut buf = vec![0u8; READ_CHUNK];
+                    loop {
+                        match pipe.0.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(k) => {
+                                if !reader.data(&buf[..k]) {
+                                    return;
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(_) => break,
+                        }
+                    }
+                    reader.end();
+                })
+                .ok()
+        })
+        .collect()
 }
 
 /// A run's Job Object.
