@@ -68,36 +68,34 @@ fn dst_warnings(config: &Config, path: &std::path::Path, now: OffsetDateTime) ->
     let until = now + time::Duration::days(366);
     let mut out = Vec::new();
     for job in &config.jobs {
+        let Some(time) = job.time else { continue };
         let zone = schedule::job_zone(job.timezone.as_deref());
         let fires = schedule::calendar_dst_fires(&job.frequency, job.time, zone, now, until);
-        let Some(time) = job.time else { continue };
-        let dates = |want: Note| -> Vec<String> {
-            let (mut local, mut abbrev) = (Vec::new(), String::new());
-            for f in fires.iter().filter(|f| f.note == Some(want)) {
-                let (at, name) = schedule::local(zone, f.at);
-                local.push(at.date().to_string());
-                abbrev = format!("{:02}:{:02} {name}", at.hour(), at.minute());
-            }
-            if !local.is_empty() {
-                local.push(abbrev);
-            }
-            local
+        // The local dates with `want`, and when the last of them really runs (`03:30 EDT`).
+        let affected = |want: Note| -> Option<(String, String)> {
+            let local: Vec<(OffsetDateTime, String)> = fires
+                .iter()
+                .filter(|f| f.note == Some(want))
+                .map(|f| schedule::local(zone, f.at))
+                .collect();
+            let (last, abbrev) = local.last()?;
+            let runs_at = format!("{:02}:{:02} {abbrev}", last.hour(), last.minute());
+            let dates: Vec<String> = local.iter().map(|(at, _)| at.date().to_string()).collect();
+            Some((list(&dates), runs_at))
         };
         let hhmm = format!("{:02}:{:02}", time.hour, time.minute);
         let zone_name = zone.name();
         let mut parts = Vec::new();
-        if let Some((runs_at, days)) = dates(Note::DstGapShifted).split_last() {
+        if let Some((dates, runs_at)) = affected(Note::DstGapShifted) {
             parts.push(format!(
-                "does not exist in {zone_name} on {} (DST gap); it runs shifted forward by the \
-                 gap, at {runs_at}",
-                list(days)
+                "does not exist in {zone_name} on {dates} (DST gap); it runs shifted forward by \
+                 the gap, at {runs_at}"
             ));
         }
-        if let Some((runs_at, days)) = dates(Note::DstOverlapFirst).split_last() {
+        if let Some((dates, runs_at)) = affected(Note::DstOverlapFirst) {
             parts.push(format!(
-                "occurs twice in {zone_name} on {} (DST overlap); it runs once, at the first \
-                 occurrence ({runs_at})",
-                list(days)
+                "occurs twice in {zone_name} on {dates} (DST overlap); it runs once, at the \
+                 first occurrence ({runs_at})"
             ));
         }
         if parts.is_empty() {

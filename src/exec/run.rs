@@ -184,7 +184,12 @@ pub fn run(
     let mut exited = false;
     let mut exited_at: Option<Instant> = None;
     let mut kill_at: Option<Instant> = None;
-    let mut suspicious = false;
+    // Kills the whole tree: the group, and on Linux what escaped it; true if anything escaped.
+    let kill_tree = || {
+        let _ = group.kill();
+        platform::kill_escaped(spec.run_id, pid) > 0
+    };
+    let mut leftovers = false;
     while open > 0 || !exited {
         let now = clock.monotonic();
         if !exited
@@ -219,20 +224,17 @@ pub fn run(
         }
         // Leftovers hold the pipes after the main process exited: give them a short window.
         if exited_at.is_some_and(|at| now >= at + spec.drain) {
-            suspicious = true;
-            let _ = group.kill();
-            platform::kill_escaped(spec.run_id, pid);
+            leftovers = true;
+            kill_tree();
             exited_at = None;
         }
         if !outcome.timed_out && !outcome.cancelled && now >= deadline {
             outcome.timed_out = true;
-            suspicious = true;
             let _ = group.terminate();
             kill_at = Some(now + spec.kill_grace);
         }
         if kill_at.is_some_and(|at| now >= at) {
-            let _ = group.kill();
-            platform::kill_escaped(spec.run_id, pid);
+            kill_tree();
             kill_at = None;
         }
         let waiter_due = (child.is_some() && waiter_at > now).then_some(waiter_at);
@@ -268,7 +270,6 @@ pub fn run(
             recv(cancel) -> msg => {
                 if msg.is_ok() && !outcome.cancelled && !outcome.timed_out {
                     outcome.cancelled = true;
-                    suspicious = true;
                     let _ = group.terminate();
                     kill_at = Some(clock.monotonic() + spec.kill_grace);
                 }
@@ -280,13 +281,10 @@ pub fn run(
     // Whatever is left of the group goes now (jobs must not leave processes behind), and so do
     // descendants that escaped it.
     if group.alive() {
-        suspicious = true;
+        leftovers = true;
         let _ = group.kill();
     }
-    if platform::kill_escaped(spec.run_id, pid) > 0 || suspicious && group.alive() {
-        outcome.leftovers_killed = true;
-    }
-    outcome.leftovers_killed |= suspicious && !outcome.timed_out && !outcome.cancelled;
+    outcome.leftovers_killed = platform::kill_escaped(spec.run_id, pid) > 0 || leftovers;
     for h in helpers.into_iter().chain(waiter) {
         let _ = h.join();
     }

@@ -26,7 +26,7 @@ use super::{Pragmas, RunStatus, StoreError, StoredLine, Stream, Trigger, ts};
 pub const DEFAULT_LIMIT: u32 = 100;
 /// Largest page.
 pub const MAX_LIMIT: u32 = 1000;
-/// Lines per query while [`Reader::log_backfill`] streams a log.
+/// Lines per query while a follower backfills a log ([`super::follow::Follower`]).
 pub const BACKFILL_CHUNK: u32 = 2000;
 
 /// One page of a list, and how many rows match in all.
@@ -478,20 +478,6 @@ impl Reader {
         Ok(rows)
     }
 
-    /// Every line of a run with row id at most `up_to_id`, in `seq` order, read
-    /// [`BACKFILL_CHUNK`] lines at a time (a live subscriber's backfill: the writer's
-    /// subscription ack carries `up_to_id`).
-    pub fn log_backfill(&self, run_id: i64, up_to_id: i64) -> LogBackfill<'_> {
-        LogBackfill {
-            reader: self,
-            run_id,
-            up_to_id,
-            after_seq: i64::MIN,
-            chunk: std::collections::VecDeque::new(),
-            done: false,
-        }
-    }
-
     /// The outputs a run captured, in capture order.
     pub fn outputs_by_run(&self, run_id: i64) -> Result<Vec<OutputRow>, StoreError> {
         let sql = format!("SELECT {OUTPUT_COLUMNS} FROM run_outputs WHERE run_id = ?1 ORDER BY id");
@@ -646,41 +632,6 @@ struct JobCount {
 
 fn job_value(job: &str) -> Value {
     Value::Text(job.to_owned())
-}
-
-/// Streams a run's log from the database in chunks: see [`Reader::log_backfill`].
-#[derive(Debug)]
-pub struct LogBackfill<'a> {
-    reader: &'a Reader,
-    run_id: i64,
-    up_to_id: i64,
-    after_seq: i64,
-    chunk: std::collections::VecDeque<StoredLine>,
-    done: bool,
-}
-
-impl Iterator for LogBackfill<'_> {
-    type Item = Result<StoredLine, StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.chunk.is_empty() && !self.done {
-            match self.reader.log_chunk(self.run_id, self.after_seq, self.up_to_id, BACKFILL_CHUNK)
-            {
-                Ok(lines) => {
-                    self.done = lines.len() < BACKFILL_CHUNK as usize;
-                    if let Some(last) = lines.last() {
-                        self.after_seq = last.seq;
-                    }
-                    self.chunk.extend(lines);
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
-        }
-        self.chunk.pop_front().map(Ok)
-    }
 }
 
 /// A WHERE clause and its parameters.
@@ -1374,15 +1325,25 @@ mod tests {
             .expect("lines");
         // Run 1 has the even i: seq 1..=2500, ids 2, 4, ..., 5000.
         let up_to = 4001;
-        let lines: Vec<StoredLine> =
-            r.log_backfill(1, up_to).collect::<Result<_, _>>().expect("backfill");
+        let backfill = |up_to: i64| -> Vec<StoredLine> {
+            let mut all: Vec<StoredLine> = Vec::new();
+            loop {
+                let after = all.last().map_or(0, |l| l.seq);
+                let chunk = r.log_chunk(1, after, up_to, BACKFILL_CHUNK).expect("chunk");
+                if chunk.is_empty() {
+                    return all;
+                }
+                all.extend(chunk);
+            }
+        };
+        let lines = backfill(up_to);
         assert_eq!(lines.len(), 2000);
         assert!(lines.iter().all(|l| l.run_id == 1 && l.id <= up_to));
         assert!(lines.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
         assert_eq!((lines[0].seq, lines[1999].seq), (1, 2000));
-        assert_eq!(r.log_backfill(1, i64::MAX).count(), 2500);
-        assert_eq!(r.log_backfill(1, 0).count(), 0);
-        assert_eq!(r.log_backfill(9, i64::MAX).count(), 0);
+        assert_eq!(backfill(i64::MAX).len(), 2500);
+        assert_eq!(backfill(0).len(), 0);
+        assert!(r.log_chunk(9, 0, i64::MAX, BACKFILL_CHUNK).expect("chunk").is_empty());
         let chunk = r.log_chunk(1, 10, i64::MAX, 5).expect("chunk");
         assert_eq!(chunk.iter().map(|l| l.seq).collect::<Vec<_>>(), [11, 12, 13, 14, 15]);
         assert_eq!(r.log_chunk(1, 2500, i64::MAX, 5).expect("chunk"), []);
@@ -1583,7 +1544,6 @@ mod tests {
         r.last_runs("build", 5).expect("last");
         r.previous_completed_run("build", 3).expect("prev");
         r.log_chunk(1, 0, 10, 10).expect("chunk");
-        r.log_backfill(1, 10).for_each(drop);
         r.outputs_by_run(1).expect("outputs");
         r.outputs_by_cycle("c").expect("outputs");
         for (job, status) in
