@@ -86,6 +86,8 @@ pub struct ReadLine {
 const CHUNK: usize = 64 * 1024;
 /// A run still going after this long gets a waiter thread for its main process.
 const WAITER_AFTER: Duration = Duration::from_millis(100);
+/// While a short run is read inline, how often a cancel is looked for.
+const INLINE_SLICE: Duration = Duration::from_millis(10);
 
 /// What the helper threads report to the supervisor.
 #[derive(Debug)]
@@ -169,17 +171,46 @@ pub fn run(
     if let Some(err) = child.stderr.take() {
         pipes.push((platform::Pipe::from(err), PipeReader::new(Stream::Stderr, clock, &tx)));
     }
-    let open_pipes = pipes.len();
-    let helpers = platform::read_pipes(pipes);
+    let mut open = pipes.len();
+    let waiter_at = started + WAITER_AFTER;
+    let deadline = started + spec.timeout;
+    // Short runs (the common case) are read right here: helper threads start only for a run
+    // that lasts past WAITER_AFTER, or that is cancelled or due before.
+    if platform::INLINE_POLL {
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let now = clock.monotonic();
+            let until = waiter_at.min(deadline);
+            if pipes.is_empty() || now >= until || !cancel.is_empty() {
+                break;
+            }
+            let wait = (until - now).min(INLINE_SLICE);
+            let ok = platform::poll_pipes(&mut pipes, &mut buf, Some(wait));
+            let mut read = false;
+            for event in rx.try_iter() {
+                match event {
+                    Event::Lines(lines) => {
+                        read = true;
+                        lines.into_iter().for_each(|l| sink.line(l));
+                    }
+                    Event::Eof => open = open.saturating_sub(1),
+                    Event::Exited(_) => {}
+                }
+            }
+            if read {
+                sink.idle();
+            }
+            if !ok {
+                break;
+            }
+        }
+    }
+    let helpers = if pipes.is_empty() { Vec::new() } else { platform::read_pipes(pipes) };
     // The main process is reaped here when its pipes close (the common, short case), else by a
     // waiter thread started once the run lasts past WAITER_AFTER (so that its exit is noticed
     // while leftovers still hold the pipes).
     let mut child = Some(child);
     let mut waiter: Option<std::thread::JoinHandle<()>> = None;
-    let waiter_at = started + WAITER_AFTER;
-
-    let deadline = started + spec.timeout;
-    let mut open = open_pipes;
     let mut reaped: Option<Reaped> = None;
     let mut exited = false;
     let mut exited_at: Option<Instant> = None;

@@ -159,6 +159,18 @@ fn cancel_stops_the_tree() {
 }
 
 #[test]
+fn a_cancel_within_the_first_moments_stops_the_run() {
+    // Short runs are read on the worker's own thread for their first 100 ms: a cancel sent in
+    // that window (here, at once) must still stop the tree, well before its timeout.
+    let (tx, rx): (Sender<()>, _) = bounded(1);
+    let s = spec("sleep 300 & echo pid $!; wait");
+    let r = go_with(&s, &rx, |_| drop(tx.send(())));
+    assert!(r.outcome.cancelled && !r.outcome.timed_out, "{:?}", r.outcome);
+    assert!(r.outcome.duration < Duration::from_secs(5), "{:?}", r.outcome.duration);
+    assert_all_gone(&pids_in(&r.stdout));
+}
+
+#[test]
 fn a_daemon_that_escaped_with_setsid_is_killed_when_the_run_ends() {
     // As the daemon does: orphans are reparented to us, so they can be found (nextest runs each
     // test in its own process, so this stays within the test).

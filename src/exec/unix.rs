@@ -76,53 +76,62 @@ impl From<std::process::ChildStderr> for Pipe {
     }
 }
 
+/// Short runs are read on the supervising thread itself: no helper thread is started until
+/// the run lasts (see `poll_pipes`).
+pub const INLINE_POLL: bool = true;
+
+/// Waits up to `timeout` for any of `pipes` to be readable, reads what is there, and removes
+/// (and ends) the pipes that reached their end. Returns false once the supervisor is gone or
+/// polling failed (the readers' Drop then reports the ends).
+pub fn poll_pipes(
+    pipes: &mut Vec<(Pipe, PipeReader)>,
+    buf: &mut [u8],
+    timeout: Option<std::time::Duration>,
+) -> bool {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut fds: Vec<libc::pollfd> = pipes
+        .iter()
+        .map(|(p, _)| libc::pollfd { fd: p.0.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
+    let n = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
+    let ms =
+        timeout.map_or(-1, |t| libc::c_int::try_from(t.as_millis()).unwrap_or(libc::c_int::MAX));
+    // SAFETY: `fds` is a live array of `n` pollfd structures; -1 waits without a timeout.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), n, ms) };
+    if rc < 0 {
+        return io::Error::last_os_error().kind() == io::ErrorKind::Interrupted;
+    }
+    let mut done = Vec::new();
+    for (i, fd) in fds.iter().enumerate() {
+        if fd.revents == 0 {
+            continue;
+        }
+        let (pipe, reader) = &mut pipes[i];
+        match pipe.0.read(buf) {
+            Ok(0) => done.push(i),
+            Ok(k) => {
+                if !reader.data(&buf[..k]) {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => done.push(i),
+        }
+    }
+    for i in done.into_iter().rev() {
+        let (_, mut reader) = pipes.swap_remove(i);
+        reader.end();
+    }
+    true
+}
+
 /// Reads all pipes on one thread, waiting on them together with `poll(2)`.
 pub fn read_pipes(pipes: Vec<(Pipe, PipeReader)>) -> Vec<std::thread::JoinHandle<()>> {
     let spawned = std::thread::Builder::new().name("husky-pipes".into()).spawn(move || {
-        use std::io::Read;
-        use std::os::fd::AsRawFd;
         let mut pipes = pipes;
         let mut buf = vec![0u8; READ_CHUNK];
-        while !pipes.is_empty() {
-            let mut fds: Vec<libc::pollfd> = pipes
-                .iter()
-                .map(|(p, _)| libc::pollfd {
-                    fd: p.0.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect();
-            let n = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
-            // SAFETY: `fds` is a live array of `n` pollfd structures; -1 waits without a timeout.
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), n, -1) };
-            if rc < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                break; // the readers' Drop reports the ends
-            }
-            let mut done = Vec::new();
-            for (i, fd) in fds.iter().enumerate() {
-                if fd.revents == 0 {
-                    continue;
-                }
-                let (pipe, reader) = &mut pipes[i];
-                match pipe.0.read(&mut buf) {
-                    Ok(0) => done.push(i),
-                    Ok(k) => {
-                        if !reader.data(&buf[..k]) {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => done.push(i),
-                }
-            }
-            for i in done.into_iter().rev() {
-                let (_, mut reader) = pipes.swap_remove(i);
-                reader.end();
-            }
-        }
+        while !pipes.is_empty() && poll_pipes(&mut pipes, &mut buf, None) {}
     });
     spawned.into_iter().collect()
 }

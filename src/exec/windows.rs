@@ -1,8 +1,9 @@
 //! Windows process control: each run's process goes into a Job Object with kill-on-close, so
 //! its whole tree is stopped with one call (and with the daemon, should it die); the job object
 //! also applies the memory and process limits and accounts CPU time and peak memory. The
-//! process is assigned right after it starts: a child it spawns in that instant escapes (a
-//! known, narrow race; spawning suspended needs the thread handle std does not give out).
+//! process is spawned suspended, assigned to its job, and only then resumed, so nothing it
+//! starts can escape the job (std does not hand out the main thread's handle: the thread is
+//! found with a Toolhelp snapshot).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -10,13 +11,20 @@ use std::os::windows::io::AsRawHandle;
 use std::os::windows::process::CommandExt;
 use std::process::{Child, Command};
 
-use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
+};
 use windows_sys::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_ACTIVE_PROCESS,
     JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, JOB_OBJECT_LIMIT_PROCESS_MEMORY,
     JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
     JobObjectBasicAccountingInformation, JobObjectExtendedLimitInformation,
     QueryInformationJobObject, SetInformationJobObject, TerminateJobObject,
+};
+use windows_sys::Win32::System::Threading::{
+    CREATE_SUSPENDED, GetProcessTimes, OpenProcess, OpenThread, PROCESS_QUERY_LIMITED_INFORMATION,
+    ResumeThread, THREAD_SUSPEND_RESUME,
 };
 
 use super::run::{PipeReader, READ_CHUNK};
@@ -28,9 +36,58 @@ pub const DEFAULT_SHELL: [&str; 2] = ["cmd.exe", "/C"];
 const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
 const CREATE_NO_WINDOW: u32 = 0x0800_0000;
 
-/// Starts the child in its own process group, without a console window.
+/// Starts the child suspended (see [`Group::attach`]) in its own process group, without a
+/// console window.
 pub fn prepare(cmd: &mut Command, _limits: Limits) {
-    cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+    cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW | CREATE_SUSPENDED);
+}
+
+/// Closes a handle when dropped.
+struct Owned(HANDLE);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: the handle is valid and owned here.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// Resumes every thread of a process spawned suspended (just its main thread).
+fn resume(pid: u32) -> io::Result<()> {
+    // SAFETY: a snapshot of all threads; returns a handle or INVALID_HANDLE_VALUE.
+    let snap = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) };
+    if snap == INVALID_HANDLE_VALUE {
+        return Err(io::Error::last_os_error());
+    }
+    let snap = Owned(snap);
+    let mut entry = THREADENTRY32 {
+        dwSize: u32::try_from(std::mem::size_of::<THREADENTRY32>()).unwrap_or(0),
+        ..THREADENTRY32::default()
+    };
+    let mut resumed = 0;
+    // SAFETY: `entry` is a THREADENTRY32 with its size set, as the API requires.
+    let mut more = unsafe { Thread32First(snap.0, &mut entry) } != 0;
+    while more {
+        if entry.th32OwnerProcessID == pid {
+            // SAFETY: opens a thread by id; returns a handle or null.
+            let thread = unsafe { OpenThread(THREAD_SUSPEND_RESUME, 0, entry.th32ThreadID) };
+            if thread.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let thread = Owned(thread);
+            // SAFETY: a valid thread handle with THREAD_SUSPEND_RESUME access.
+            if unsafe { ResumeThread(thread.0) } == u32::MAX {
+                return Err(io::Error::last_os_error());
+            }
+            resumed += 1;
+        }
+        // SAFETY: as for Thread32First.
+        more = unsafe { Thread32Next(snap.0, &mut entry) } != 0;
+    }
+    if resumed == 0 {
+        return Err(io::Error::other("the new process has no thread to resume"));
+    }
+    Ok(())
 }
 
 /// A child's output pipe.
@@ -47,6 +104,18 @@ impl From<std::process::ChildStderr> for Pipe {
     fn from(p: std::process::ChildStderr) -> Pipe {
         Pipe(std::fs::File::from(std::os::windows::io::OwnedHandle::from(p)))
     }
+}
+
+/// Anonymous pipes cannot be waited on together: every run reads them on helper threads.
+pub const INLINE_POLL: bool = false;
+
+/// Never called on Windows (`INLINE_POLL` is false); reads nothing.
+pub fn poll_pipes(
+    _pipes: &mut Vec<(Pipe, PipeReader)>,
+    _buf: &mut [u8],
+    _timeout: Option<std::time::Duration>,
+) -> bool {
+    false
 }
 
 /// Reads each pipe on a thread of its own (anonymous pipes cannot be waited on together).
@@ -88,7 +157,8 @@ pub struct Group {
 unsafe impl Send for Group {}
 
 impl Group {
-    /// Creates a job object with kill-on-close and the limits, and puts the child in it.
+    /// Creates a job object with kill-on-close and the limits, puts the (suspended) child in it,
+    /// and lets it run.
     pub fn attach(child: &Child, limits: Limits) -> io::Result<Group> {
         // SAFETY: no security attributes, no name; returns a handle or null.
         let job = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
@@ -125,6 +195,8 @@ impl Group {
         if unsafe { AssignProcessToJobObject(group.job, child.as_raw_handle() as HANDLE) } == 0 {
             return Err(io::Error::last_os_error());
         }
+        // Only now, inside its job, may it run (and start others).
+        resume(child.id())?;
         Ok(group)
     }
 
@@ -217,9 +289,21 @@ pub fn kill_escaped(_run_id: i64, _main: u32) -> usize {
     0
 }
 
-/// Not recorded on Windows yet.
-pub fn start_time(_pid: u32) -> Option<i64> {
-    None
+/// The process's creation time (100 ns units since 1601), so that a pid recorded before a
+/// crash can be told apart from a recycled one.
+pub fn start_time(pid: u32) -> Option<i64> {
+    // SAFETY: opens a process by id for querying; returns a handle or null.
+    let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if process.is_null() {
+        return None;
+    }
+    let process = Owned(process);
+    let (mut created, mut exited, mut kernel, mut user) =
+        (FILETIME::default(), FILETIME::default(), FILETIME::default(), FILETIME::default());
+    // SAFETY: a valid process handle and four writable FILETIMEs.
+    let ok =
+        unsafe { GetProcessTimes(process.0, &mut created, &mut exited, &mut kernel, &mut user) };
+    (ok != 0).then(|| (i64::from(created.dwHighDateTime) << 32) | i64::from(created.dwLowDateTime))
 }
 
 /// No subreapers on Windows.
