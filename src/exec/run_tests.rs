@@ -164,7 +164,7 @@ fn a_cancel_within_the_first_moments_stops_the_run() {
     // that window (here, at once) must still stop the tree, well before its timeout.
     let (tx, rx): (Sender<()>, _) = bounded(1);
     let s = spec("sleep 300 & echo pid $!; wait");
-    let r = go_with(&s, &rx, |_| drop(tx.send(())));
+    let r = go_with(&s, &rx, |_| tx.send(()).expect("cancel"));
     assert!(r.outcome.cancelled && !r.outcome.timed_out, "{:?}", r.outcome);
     assert!(r.outcome.duration < Duration::from_secs(5), "{:?}", r.outcome.duration);
     assert_all_gone(&pids_in(&r.stdout));
