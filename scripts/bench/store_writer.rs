@@ -38,6 +38,9 @@ fn fresh(dir: &Path, name: &str) -> PathBuf {
 
 fn run(job: &str, now: OffsetDateTime) -> NewRun {
     NewRun {
+        id: None,
+        status_reason: None,
+        finished_at: None,
         job_name: job.into(),
         status: RunStatus::Running,
         attempt: 1,

@@ -53,6 +53,9 @@ impl Rig {
         let run_id = self
             .store
             .create_run(NewRun {
+                id: None,
+                status_reason: None,
+                finished_at: None,
                 job_name: job.into(),
                 status: RunStatus::Running,
                 attempt: 1,

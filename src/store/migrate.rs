@@ -9,6 +9,7 @@ use super::StoreError;
 pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "initial", include_str!("../../schema/sql/0001_initial.sql")),
     (2, "audit_indexes", include_str!("../../schema/sql/0002_audit_indexes.sql")),
+    (3, "engine_state", include_str!("../../schema/sql/0003_engine_state.sql")),
 ];
 
 /// The schema version this husky writes.
@@ -28,14 +29,30 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<u32>, StoreError> {
     if current > latest() {
         return Err(StoreError::TooNew { found: current, supported: latest() });
     }
+    if current == latest() {
+        return Ok(Vec::new());
+    }
+    // A migration that rebuilds a table must not cascade its drop into the tables referring to
+    // it: foreign keys are off while migrating (the pragma is a no-op inside a transaction) and
+    // checked before each commit.
+    let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = apply(conn, current);
+    conn.pragma_update(None, "foreign_keys", fk)?;
+    result
+}
+
+fn apply(conn: &mut Connection, current: u32) -> Result<Vec<u32>, StoreError> {
     let mut applied = Vec::new();
     for &(v, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let failed = |message: String| StoreError::Migration { version: v, name, message };
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).map_err(|e| StoreError::Migration {
-            version: v,
-            name,
-            message: e.to_string(),
-        })?;
+        tx.execute_batch(sql).map_err(|e| failed(e.to_string()))?;
+        let broken: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        if broken > 0 {
+            return Err(failed(format!("{broken} rows would break a foreign key")));
+        }
         tx.pragma_update(None, "user_version", v)?;
         tx.commit()?;
         applied.push(v);
@@ -114,5 +131,59 @@ mod tests {
             })
             .expect("query");
         assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn version_3_rebuilds_job_runs_keeping_rows_logs_references_and_the_id_counter() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "foreign_keys", true).expect("fk");
+        // A version 2 database with history: run 2 of 3 was pruned (ids are never reused).
+        let tx = conn.transaction().expect("tx");
+        for (_, _, sql) in &MIGRATIONS[..2] {
+            tx.execute_batch(sql).expect("migrate");
+        }
+        tx.pragma_update(None, "user_version", 2).expect("version");
+        tx.commit().expect("commit");
+        conn.execute_batch(
+            "INSERT INTO job_runs (job_name, status, trigger, created_at, exit_code)
+                 VALUES ('a', 'SUCCESS', 'schedule', '2026-01-01T00:00:00.000Z', 0),
+                        ('a', 'FAILED', 'manual', '2026-01-01T00:01:00.000Z', 1),
+                        ('b', 'FAILED', 'dependency', '2026-01-01T00:02:00.000Z', 2);
+             INSERT INTO run_logs (run_id, seq, stream, line, ts)
+                 VALUES (1, 1, 'stdout', 'hello', '2026-01-01T00:00:00.000Z');
+             INSERT INTO run_outputs (run_id, job_name, var_name, value, cycle_id, created_at)
+                 VALUES (1, 'a', 'v', 'x', 'c', '2026-01-01T00:00:00.000Z');
+             INSERT INTO alerts (job_name, run_id, channel, sent_at)
+                 VALUES ('b', 3, 'slack:#ops', '2026-01-01T00:02:00.000Z');
+             DELETE FROM job_runs WHERE id = 3;",
+        )
+        .expect("history");
+        assert_eq!(migrate(&mut conn).expect("migrate"), vec![3]);
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+        assert_eq!(count("SELECT count(*) FROM job_runs"), 2);
+        assert_eq!(count("SELECT count(*) FROM run_logs WHERE run_id = 1"), 1, "logs kept");
+        assert_eq!(count("SELECT count(*) FROM run_outputs WHERE run_id = 1"), 1);
+        assert_eq!(count("SELECT count(*) FROM alerts WHERE run_id IS NULL"), 1);
+        assert_eq!(count("SELECT exit_code FROM job_runs WHERE id = 2"), 1);
+        let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).expect("fk");
+        assert!(fk, "foreign keys are back on");
+        // The new triggers are accepted, and the next id follows the pruned one.
+        conn.execute(
+            "INSERT INTO job_runs (job_name, status, trigger, created_at)
+                 VALUES ('a', 'PENDING', 'catchup', '2026-01-02T00:00:00.000Z')",
+            [],
+        )
+        .expect("catchup trigger");
+        assert_eq!(conn.last_insert_rowid(), 4);
+        // Cascades still work on the rebuilt table.
+        conn.execute("DELETE FROM job_runs WHERE id = 1", []).expect("delete");
+        assert_eq!(count("SELECT count(*) FROM run_logs"), 0);
+        let indexes = count(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'job_runs' \
+             AND name LIKE 'idx_%'",
+        );
+        assert_eq!(indexes, 10);
+        assert_eq!(count("SELECT skip_next FROM job_state UNION ALL SELECT 0 LIMIT 1"), 0);
+        assert_eq!(count("SELECT count(*) FROM paused_tags"), 0);
     }
 }

@@ -75,23 +75,31 @@ pub enum Trigger {
     Manual,
     /// An upstream job's success.
     Dependency,
+    /// Another attempt after a failure.
+    Retry,
+    /// A fire missed while the daemon was down (or the host asleep), run late.
+    Catchup,
 }
 
 impl Trigger {
+    /// Every trigger.
+    pub const ALL: [Trigger; 5] =
+        [Trigger::Schedule, Trigger::Manual, Trigger::Dependency, Trigger::Retry, Trigger::Catchup];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Schedule => "schedule",
             Trigger::Manual => "manual",
             Trigger::Dependency => "dependency",
+            Trigger::Retry => "retry",
+            Trigger::Catchup => "catchup",
         }
     }
 
     /// Parses a stored or user-given name, case-insensitively.
     pub fn parse(text: &str) -> Option<Trigger> {
-        [Trigger::Schedule, Trigger::Manual, Trigger::Dependency]
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(text))
+        Trigger::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(text))
     }
 }
 
@@ -158,6 +166,8 @@ pub struct StoredLine {
 /// A run to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRun {
+    /// The id to give it (the engine numbers runs itself); `None`: the next free one.
+    pub id: Option<i64>,
     /// The job.
     pub job_name: String,
     /// Initial status (normally `Pending` or `Running`).
@@ -176,6 +186,10 @@ pub struct NewRun {
     pub created_at: OffsetDateTime,
     /// Start time, when created already running.
     pub started_at: Option<OffsetDateTime>,
+    /// Why it did not run or succeed (for a run created final, e.g. skipped).
+    pub status_reason: Option<String>,
+    /// End time, for a run created final.
+    pub finished_at: Option<OffsetDateTime>,
 }
 
 /// Changes to a run: each `Some` field is written, `None` fields are left alone.
@@ -228,6 +242,8 @@ pub struct JobStatePatch {
     pub paused: Option<bool>,
     /// The pid holding the job's lock (`Some(None)`: released).
     pub lock_pid: Option<Option<u32>>,
+    /// A user skipped the next scheduled slot.
+    pub skip_next: Option<bool>,
 }
 
 /// A captured output value.

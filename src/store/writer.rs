@@ -85,6 +85,15 @@ pub enum StoreCmd {
         /// The values.
         outputs: Vec<NewOutput>,
     },
+    /// Pause or resume a tag as a whole.
+    PauseTag {
+        /// The tag.
+        tag: String,
+        /// Paused (true) or resumed.
+        paused: bool,
+        /// When.
+        at: time::OffsetDateTime,
+    },
     /// Record a notification attempt; the ack carries the alert id.
     Alert {
         /// The alert.
@@ -895,11 +904,13 @@ fn apply_cmd(tx: &rusqlite::Transaction<'_>, cmd: &mut StoreCmd) -> Result<Done,
     match cmd {
         StoreCmd::CreateRun { run, ack } => {
             tx.prepare_cached(
-                "INSERT INTO job_runs (job_name, status, attempt, trigger, triggered_by, reason,
-                                       cycle_id, created_at, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO job_runs (id, job_name, status, attempt, trigger, triggered_by,
+                                       reason, cycle_id, created_at, started_at, status_reason,
+                                       finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
+                run.id,
                 run.job_name,
                 run.status.as_str(),
                 run.attempt,
@@ -909,6 +920,8 @@ fn apply_cmd(tx: &rusqlite::Transaction<'_>, cmd: &mut StoreCmd) -> Result<Done,
                 run.cycle_id,
                 ts(run.created_at),
                 run.started_at.map(ts),
+                run.status_reason,
+                run.finished_at.map(ts),
             ])?;
             let id = tx.last_insert_rowid();
             let ack = ack.clone();
@@ -968,6 +981,18 @@ fn apply_cmd(tx: &rusqlite::Transaction<'_>, cmd: &mut StoreCmd) -> Result<Done,
                     let _ = ack.send(Ok(id));
                 }
             })))
+        }
+        StoreCmd::PauseTag { tag, paused: true, at } => {
+            tx.prepare_cached(
+                "INSERT INTO paused_tags (tag, paused_at) VALUES (?1, ?2)
+                 ON CONFLICT (tag) DO NOTHING",
+            )?
+            .execute(params![&*tag, ts(*at)])?;
+            Ok(Done::Nothing)
+        }
+        StoreCmd::PauseTag { tag, paused: false, .. } => {
+            tx.prepare_cached("DELETE FROM paused_tags WHERE tag = ?1")?.execute([&*tag])?;
+            Ok(Done::Nothing)
         }
         StoreCmd::Flush { ack } => Ok(ack_unit(Some(ack.clone()))),
         #[cfg(test)]
@@ -1043,6 +1068,7 @@ fn command_name(cmd: &StoreCmd) -> &'static str {
         StoreCmd::JobState { .. } => "job state",
         StoreCmd::Outputs { .. } => "outputs",
         StoreCmd::Alert { .. } => "alert",
+        StoreCmd::PauseTag { .. } => "pause tag",
         StoreCmd::Subscribe { .. } => "subscribe",
         StoreCmd::Prune { .. } => "prune",
         StoreCmd::Flush { .. } => "flush",
@@ -1125,6 +1151,9 @@ fn update_job_state(
     }
     if let Some(pid) = p.lock_pid {
         sets.push(("lock_pid", pid.map_or(Value::Null, |p| Value::Integer(i64::from(p)))));
+    }
+    if let Some(skip) = p.skip_next {
+        sets.push(("skip_next", Value::Integer(i64::from(skip))));
     }
     if sets.is_empty() {
         return Ok(());

@@ -63,6 +63,9 @@ const T0: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
 
 fn new_run(job: &str) -> NewRun {
     NewRun {
+        id: None,
+        status_reason: None,
+        finished_at: None,
         job_name: job.into(),
         status: RunStatus::Running,
         attempt: 1,
@@ -472,4 +475,35 @@ fn retention_runs_after_start_up_and_then_daily() {
         StoreEvent::Pruned(report) => assert_eq!(report.runs, 2),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn runs_can_be_created_with_their_id_and_final_status() {
+    let db = Db::new();
+    let (h, _events, _thread) = db.start(WriterOptions::default());
+    let id = h
+        .create_run(NewRun {
+            id: Some(42),
+            status: RunStatus::Skipped,
+            status_reason: Some("concurrency: forbid".into()),
+            finished_at: Some(T0),
+            trigger: Trigger::Catchup,
+            ..new_run("etl")
+        })
+        .expect("create");
+    assert_eq!(id, 42);
+    let row = |sql: &str| -> String { db.reader().query_row(sql, [], |r| r.get(0)).expect(sql) };
+    assert_eq!(
+        row("SELECT status || '|' || status_reason || '|' || trigger || '|' || finished_at \
+             FROM job_runs WHERE id = 42"),
+        "SKIPPED|concurrency: forbid|catchup|2026-11-23T12:00:00.000Z"
+    );
+    // The next run without an id follows it.
+    assert_eq!(h.create_run(new_run("etl")).expect("next"), 43);
+    h.send(StoreCmd::PauseTag { tag: "etl".into(), paused: true, at: T0 }).expect("pause");
+    h.flush().expect("flush");
+    assert_eq!(db.count("SELECT count(*) FROM paused_tags WHERE tag = 'etl'"), 1);
+    h.send(StoreCmd::PauseTag { tag: "etl".into(), paused: false, at: T0 }).expect("resume");
+    h.flush().expect("flush");
+    assert_eq!(db.count("SELECT count(*) FROM paused_tags"), 0);
 }
