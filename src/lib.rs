@@ -45,6 +45,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dag;
+pub mod engine;
 pub mod exec;
 pub mod schedule;
 pub mod store;
