@@ -90,7 +90,7 @@ fn through_pool() -> f64 {
             env: None,
             command: None,
         };
-        orders.send(WorkOrder { attempt, cancel }).expect("order");
+        orders.send(WorkOrder { attempt, cancel, ready: None }).expect("order");
     }
     let mut finished = 0;
     while finished < RUNS {

@@ -291,6 +291,10 @@ pub struct RestoredRun {
     pub cycle_id: Option<String>,
     /// When a RETRYING row's next attempt is due.
     pub retry_at: Option<OffsetDateTime>,
+    /// A RUNNING row's process (group leader) id.
+    pub pid: Option<u32>,
+    /// And its start time as the OS reported it.
+    pub pid_start: Option<i64>,
 }
 
 /// The finished runs and outputs of a cycle with unfinished runs.
@@ -454,14 +458,19 @@ impl Core {
             });
             let slot = match old {
                 Some(o) if same_schedule => JobSlot { job: Arc::new(job.clone()), ..o },
-                Some(o) => JobSlot {
-                    job: Arc::new(job.clone()),
-                    zone,
-                    next: None,
-                    due: None,
-                    last_slot: None,
-                    ..o
-                },
+                Some(o) => {
+                    if let Some(due) = o.due {
+                        self.timers.remove(&(due, Timer::Fire(job.name.clone())));
+                    }
+                    JobSlot {
+                        job: Arc::new(job.clone()),
+                        zone,
+                        next: None,
+                        due: None,
+                        last_slot: None,
+                        ..o
+                    }
+                }
                 None => JobSlot {
                     job: Arc::new(job.clone()),
                     zone,
@@ -697,11 +706,20 @@ impl Core {
             self.schedule_from(name, now, now);
         } else if let Some(next) = pending
             && next > now
+            && self.is_slot(name, next)
         {
             self.set_fire(name, Some(next), now);
         } else {
             self.schedule_from(name, now, now);
         }
+    }
+
+    /// Whether `at` is one of the job's slots (a persisted next fire may belong to a schedule
+    /// that changed while the daemon was down).
+    fn is_slot(&self, name: &str, at: OffsetDateTime) -> bool {
+        let slot = &self.jobs[name];
+        schedule::next_fire(&slot.job.frequency, slot.job.time, slot.zone, at - Duration::SECOND)
+            .is_some_and(|f| f.at == at)
     }
 
     /// Counts the slots from `first` up to `now` and returns the last of them.

@@ -800,6 +800,27 @@ fn reload_reschedules_changed_jobs_and_lets_runs_of_removed_jobs_finish() {
     w.start(gone);
     w.finish(gone, 0, &[]);
     assert_eq!(w.rows[&gone].status, RunStatus::Success, "a removed job's run finishes normally");
+    // The old 06:00 slot of the changed job is gone with its schedule.
+    w.run_until(T0 + Duration::hours(8), Some(0));
+    let fired: Vec<OffsetDateTime> =
+        w.rows_of("change").iter().map(|(_, r)| r.created_at).collect();
+    assert_eq!(fired, vec![T0 + Duration::hours(7)]);
+}
+
+#[test]
+fn a_persisted_next_fire_of_a_schedule_that_changed_while_down_is_recomputed() {
+    // The daemon stopped with an hourly schedule; the file now says daily at 06:00.
+    let restored = restored_next("j", T0 + Duration::minutes(30));
+    let text = job("j", "frequency: daily\ntime: \"0600\"");
+    let w = World::with(&yaml(&text), Settings::default(), &restored, T0);
+    assert_eq!(w.core.next_fire("j"), Some(T0 + Duration::hours(6)));
+    let kept = World::with(
+        &yaml(&text),
+        Settings::default(),
+        &restored_next("j", T0 + Duration::hours(6)),
+        T0,
+    );
+    assert_eq!(kept.core.next_fire("j"), Some(T0 + Duration::hours(6)));
 }
 
 // ---- recovery ---------------------------------------------------------------------------------
@@ -815,6 +836,8 @@ fn restored_run(id: i64, job: &str, status: RunStatus, attempt: u32, cycle: &str
         reason: None,
         cycle_id: Some(cycle.into()),
         retry_at: None,
+        pid: None,
+        pid_start: None,
     }
 }
 

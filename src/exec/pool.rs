@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use super::attempt::{Attempt, AttemptResult, Settings, run_attempt};
 use super::run::{ReadLine, Sink};
 use crate::clock::Clock;
-use crate::store::LogLine;
 use crate::store::writer::{LogBatch, StoreHandle};
+use crate::store::{LogLine, RunStatus, StoreError, Stream};
 
 /// Lines per log batch, at most.
 const BATCH_LINES: usize = 512;
@@ -23,8 +23,12 @@ const BATCH_LINES: usize = 512;
 pub struct WorkOrder {
     /// What to run.
     pub attempt: Attempt,
-    /// A message here cancels the run (the engine keeps the sender).
+    /// A message here cancels the run (SIGTERM, the grace, SIGKILL); a second one kills at
+    /// once. The engine keeps the sender.
     pub cancel: Receiver<()>,
+    /// The store's acknowledgement of the run's row: the worker waits for it before it starts
+    /// anything, so no process ever runs without its record (`None`: already committed).
+    pub ready: Option<Receiver<Result<i64, StoreError>>>,
 }
 
 /// What workers tell the engine.
@@ -89,6 +93,24 @@ fn work(
     clock: &dyn Clock,
 ) {
     let run_id = order.attempt.run_id;
+    if let Some(ready) = &order.ready {
+        let committed = ready.recv().unwrap_or(Err(StoreError::Closed));
+        if let Err(e) = committed {
+            let result = AttemptResult {
+                outcome: super::run::Outcome::default(),
+                status: RunStatus::Failed,
+                status_reason: Some(format!(
+                    "not started: its run record could not be written ({e})"
+                )),
+                hc: None,
+                outputs: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let at = clock.now_utc();
+            let _ = events.send(RunEvent::Finished { run_id, result: Box::new(result), at });
+            return;
+        }
+    }
     let mut sink = Batcher { run_id, store, lines: Vec::new(), sent: false };
     // A panic in one attempt must not take the worker (or the daemon) down.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -113,6 +135,12 @@ fn work(
         outputs: Vec::new(),
         warnings: Vec::new(),
     });
+    // Problems that did not fail the run (an output capture that found nothing) go into its
+    // log, where whoever reads it will see them.
+    let at = clock.now_utc();
+    for w in &result.warnings {
+        sink.lines.push(LogLine { stream: Stream::Husky, line: format!("warning: {w}"), ts: at });
+    }
     sink.send(true);
     let _ =
         events.send(RunEvent::Finished { run_id, result: Box::new(result), at: clock.now_utc() });

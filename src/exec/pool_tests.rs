@@ -78,7 +78,11 @@ impl Rig {
             env: None,
             command: None,
         };
-        self.orders.as_ref().expect("open").send(WorkOrder { attempt, cancel }).expect("send");
+        self.orders
+            .as_ref()
+            .expect("open")
+            .send(WorkOrder { attempt, cancel, ready: None })
+            .expect("send");
         (run_id, cancel_tx)
     }
 
@@ -170,8 +174,12 @@ fn outputs_are_captured_and_a_missing_one_is_a_warning() {
         )]),
         &DaemonConfig::default(),
     );
-    let (result, _) = rig.run("out");
+    let (result, logs) = rig.run("out");
     assert_eq!(result.status, RunStatus::Success);
+    // The warning is in the run's log too.
+    let notes: Vec<&(String, String)> = logs.iter().filter(|(s, _)| s == "husky").collect();
+    assert_eq!(notes.len(), 1, "{logs:?}");
+    assert!(notes[0].1.starts_with("warning: ") && notes[0].1.contains("nope"), "{notes:?}");
     assert_eq!(
         result.outputs,
         [
@@ -277,4 +285,39 @@ fn a_cancelled_run_is_cancelled_and_its_log_is_complete() {
         .query_row("SELECT log_lines FROM job_runs WHERE id = ?1", [id], |r| r.get(0))
         .expect("n");
     assert_eq!(lines, 1);
+}
+
+#[test]
+fn a_worker_waits_for_the_run_record_and_runs_nothing_without_it() {
+    let rig = Rig::new(&yaml(&[job("j", "    command: 'echo ran'\n")]), &DaemonConfig::default());
+    let job = Arc::new(rig.config.job("j").expect("job").clone());
+    let order = |run_id: i64, ready| {
+        let attempt = Attempt {
+            run_id,
+            attempt: 1,
+            job: job.clone(),
+            cycle_id: "c".into(),
+            trigger: Trigger::Manual,
+            env: None,
+            command: None,
+        };
+        // Nobody will cancel these: the sender goes at once.
+        let (_, cancel) = bounded(1);
+        WorkOrder { attempt, cancel, ready: Some(ready) }
+    };
+    // The record could not be written: nothing starts.
+    let (ack, ready) = bounded(1);
+    rig.orders.as_ref().expect("open").send(order(900, ready)).expect("send");
+    ack.send(Err(crate::store::StoreError::Unavailable("disk full".into()))).expect("ack");
+    let result = rig.finished(900);
+    assert_eq!(result.status, RunStatus::Failed);
+    assert!(result.outcome.pid.is_none(), "no process was started");
+    assert!(result.status_reason.as_deref().is_some_and(|r| r.contains("disk full")));
+    // The record is written late: the run starts only then.
+    let (ack, ready) = bounded(1);
+    rig.orders.as_ref().expect("open").send(order(901, ready)).expect("send");
+    assert!(rig.events.recv_timeout(Duration::from_millis(200)).is_err(), "waits for its row");
+    ack.send(Ok(901)).expect("ack");
+    let result = rig.finished(901);
+    assert_eq!(result.status, RunStatus::Success);
 }

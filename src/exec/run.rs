@@ -221,6 +221,7 @@ pub fn run(
         platform::kill_escaped(spec.run_id, pid) > 0
     };
     let mut leftovers = false;
+    let mut cancel_rx = cancel.clone();
     while open > 0 || !exited {
         let now = clock.monotonic();
         if !exited
@@ -298,12 +299,20 @@ pub fn run(
                     exited = true;
                 }
             },
-            recv(cancel) -> msg => {
-                if msg.is_ok() && !outcome.cancelled && !outcome.timed_out {
+            recv(cancel_rx) -> msg => match msg {
+                Ok(()) if !outcome.cancelled && !outcome.timed_out => {
                     outcome.cancelled = true;
                     let _ = group.terminate();
                     kill_at = Some(clock.monotonic() + spec.kill_grace);
                 }
+                // A second cancel: no more grace.
+                Ok(()) => {
+                    outcome.cancelled |= !outcome.timed_out;
+                    kill_tree();
+                    kill_at = None;
+                }
+                // Nobody can cancel any more.
+                Err(_) => cancel_rx = crossbeam_channel::never(),
             },
             default(wake) => {},
         }

@@ -143,6 +143,38 @@ fn a_process_ignoring_sigterm_is_killed_after_the_grace() {
 }
 
 #[test]
+fn a_second_cancel_kills_without_waiting_for_the_grace() {
+    // The process ignores SIGTERM and the grace is long: only the second cancel (a forced
+    // shutdown) can end it quickly.
+    let (tx, rx): (Sender<()>, _) = bounded(2);
+    let mut s = spec("trap '' TERM; echo pid $$; while :; do sleep 0.05; done");
+    s.kill_grace = Duration::from_secs(120);
+    let r = go_with(&s, &rx, |_| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = crossbeam_channel::after(Duration::from_millis(200)).recv();
+            let _ = tx.send(());
+            let _ = crossbeam_channel::after(Duration::from_millis(200)).recv();
+            let _ = tx.send(());
+        });
+    });
+    assert!(r.outcome.cancelled, "{:?}", r.outcome);
+    assert_eq!(r.outcome.signal, Some(9));
+    assert!(r.outcome.duration < Duration::from_secs(60), "{:?}", r.outcome.duration);
+    assert_all_gone(&pids_in(&r.stdout));
+}
+
+#[test]
+fn a_cancel_channel_whose_sender_is_gone_does_not_spin_or_cancel() {
+    let (tx, rx) = bounded::<()>(1);
+    drop(tx);
+    let r = go_with(&spec("sleep 0.3; echo done"), &rx, |_| {});
+    assert_eq!(r.outcome.exit_code, Some(0));
+    assert!(!r.outcome.cancelled);
+    assert_eq!(r.stdout, vec!["done"]);
+}
+
+#[test]
 fn cancel_stops_the_tree() {
     let (tx, rx): (Sender<()>, _) = bounded(1);
     let s = spec("sleep 300 & echo pid $!; wait");

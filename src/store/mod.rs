@@ -8,6 +8,7 @@ pub mod follow;
 pub mod migrate;
 pub mod model;
 pub mod query;
+pub mod resume;
 pub mod retention;
 pub mod writer;
 
