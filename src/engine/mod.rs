@@ -8,6 +8,7 @@
 //! next deadline, reads the clock once per turn, and carries the effects out through channels
 //! (store writer, worker pool, notifier), never blocking on any of them.
 
+pub mod actor;
 pub mod backoff;
 pub mod core;
 pub mod template;
@@ -16,7 +17,9 @@ use std::time::Instant;
 
 use time::OffsetDateTime;
 
-use crate::config::SchedulerConfig;
+use self::core::Restored;
+use crate::config::{Config, SchedulerConfig};
+use crate::store::StoreError;
 
 /// The scheduler's settings (huskyd.yaml `scheduler`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,4 +66,24 @@ impl Now {
     pub fn of(clock: &dyn crate::clock::Clock) -> Now {
         Now { utc: clock.now_utc(), mono: clock.monotonic() }
     }
+}
+
+/// Start-up recovery: reads the engine's state from the store, and kills what is left of the
+/// runs a dead daemon left RUNNING (their process group if the recorded leader is still the
+/// same process, and on Linux every process carrying their `HUSKY_RUN_ID`), so that a retry
+/// never overlaps its orphan.
+pub fn restore(
+    conn: &rusqlite::Connection,
+    config: &Config,
+    log: &dyn Fn(&str),
+) -> Result<Restored, StoreError> {
+    let names: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
+    let restored = crate::store::resume::load(conn, &names)?;
+    for r in restored.live.iter().filter(|r| r.status == crate::store::RunStatus::Running) {
+        let killed = crate::exec::kill_orphan(r.id, r.pid, r.pid_start);
+        if killed > 0 {
+            log(&format!("recovery: killed what was left of run {} of {}", r.id, r.job));
+        }
+    }
+    Ok(restored)
 }

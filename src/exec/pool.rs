@@ -28,7 +28,7 @@ pub struct WorkOrder {
     pub cancel: Receiver<()>,
     /// The store's acknowledgement of the run's row: the worker waits for it before it starts
     /// anything, so no process ever runs without its record (`None`: already committed).
-    pub ready: Option<Receiver<Result<i64, StoreError>>>,
+    pub ready: Option<Receiver<Result<(), StoreError>>>,
 }
 
 /// What workers tell the engine.

@@ -317,7 +317,7 @@ fn a_worker_waits_for_the_run_record_and_runs_nothing_without_it() {
     let (ack, ready) = bounded(1);
     rig.orders.as_ref().expect("open").send(order(901, ready)).expect("send");
     assert!(rig.events.recv_timeout(Duration::from_millis(200)).is_err(), "waits for its row");
-    ack.send(Ok(901)).expect("ack");
+    ack.send(Ok(())).expect("ack");
     let result = rig.finished(901);
     assert_eq!(result.status, RunStatus::Success);
 }

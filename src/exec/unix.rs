@@ -274,6 +274,49 @@ pub fn kill_escaped(run_id: i64, main: u32) -> usize {
     }
 }
 
+/// Kills what is left of a run recorded RUNNING by a daemon that died: its process group, if
+/// the recorded leader is still the same process (pid and start time match; a recycled pid is
+/// left alone), and on Linux every process of ours that carries its `HUSKY_RUN_ID` (they were
+/// reparented to init with the old daemon). Returns how many signals were sent.
+pub fn kill_orphan(run_id: i64, pid: Option<u32>, pid_start: Option<i64>) -> usize {
+    let mut killed = 0;
+    if let (Some(pid), Some(recorded)) = (pid, pid_start)
+        && start_time(pid) == Some(recorded)
+        && let Ok(p) = libc::pid_t::try_from(pid)
+        // SAFETY: killpg has no memory-safety preconditions.
+        && unsafe { libc::killpg(p, libc::SIGKILL) } == 0
+    {
+        killed += 1;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let needle = format!("HUSKY_RUN_ID={run_id}");
+        let me = std::process::id();
+        let pids = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok());
+        for other in pids {
+            if other == me {
+                continue;
+            }
+            // Only processes of our own user have a readable environment.
+            let Ok(environ) = std::fs::read(format!("/proc/{other}/environ")) else { continue };
+            if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
+                && let Ok(p) = libc::pid_t::try_from(other)
+                // SAFETY: kill has no memory-safety preconditions.
+                && unsafe { libc::kill(p, libc::SIGKILL) } == 0
+            {
+                killed += 1;
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = run_id;
+    killed
+}
+
 /// The environment of a process. A process in the middle of `execve` briefly shows an empty or
 /// unreadable one, so a few attempts are made before giving up.
 #[cfg(target_os = "linux")]

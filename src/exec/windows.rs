@@ -284,6 +284,12 @@ pub fn reap(mut child: Child) -> io::Result<Reaped> {
     Ok(Reaped { code: status.code(), signal: None, cpu_user_ms: 0, cpu_sys_ms: 0, max_rss_kb: 0 })
 }
 
+/// Nothing of a dead daemon's runs is left: their job objects were closed with it, and
+/// kill-on-close ended every process in them.
+pub fn kill_orphan(_run_id: i64, _pid: Option<u32>, _pid_start: Option<i64>) -> usize {
+    0
+}
+
 /// Nothing escapes a job object (its processes cannot leave it).
 pub fn kill_escaped(_run_id: i64, _main: u32) -> usize {
     0

@@ -1,0 +1,273 @@
+//! The engine thread: it waits on its inbox, the workers' events and the core's next deadline
+//! (capped at 30 s, so clock jumps and suspends are noticed), reads the clock once per turn, and
+//! carries the core's effects out without ever blocking: store commands go through its own
+//! queue with `try_send`, work orders and replies go to unbounded or private channels.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
+
+use super::Now;
+use super::core::{Command, Core, Effect, Input, Notice, Reply, Restored};
+use crate::clock::Clock;
+use crate::exec::pool::{RunEvent, WorkOrder};
+use crate::store::writer::{StoreCmd, StoreHandle};
+
+/// The longest the engine sleeps without looking at the clock.
+pub const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// While store commands wait in the engine's own queue, it retries this often.
+const OUTBOX_RETRY: Duration = Duration::from_millis(10);
+/// An engine queue of store commands this long is reported (once per crossing).
+const OUTBOX_WARN: usize = 10_000;
+
+/// What the engine's inbox takes.
+#[derive(Debug)]
+pub enum EngineMsg {
+    /// A command; its reply goes to `reply` (which never blocks the engine: give it room for
+    /// one message).
+    Command {
+        /// The command.
+        cmd: Command,
+        /// Where the reply goes.
+        reply: Sender<Reply>,
+    },
+}
+
+/// Where the daemon's log lines go.
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The engine thread's channels.
+#[derive(Clone)]
+pub struct Wiring {
+    /// Commands from the API, the CLI and the daemon.
+    pub inbox: Receiver<EngineMsg>,
+    /// Events from the workers.
+    pub events: Receiver<RunEvent>,
+    /// Work for the pool (unbounded: runs beyond the pool's size wait there, PENDING).
+    pub orders: Sender<WorkOrder>,
+    /// The store writer.
+    pub store: StoreHandle,
+    /// The notifier, if any (else notifications are logged).
+    pub notices: Option<Sender<Notice>>,
+    /// The daemon's log.
+    pub log: LogSink,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Wiring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wiring").finish_non_exhaustive()
+    }
+}
+
+/// Starts the engine thread: it recovers `restored`, then runs until a shutdown completes (or
+/// its inbox closes, which it treats as a shutdown).
+pub fn spawn(core: Core, restored: Restored, wiring: Wiring) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("husky-engine".into()).spawn(move || {
+        let mut actor = Actor {
+            core,
+            w: wiring,
+            outbox: VecDeque::new(),
+            cancels: HashMap::new(),
+            warned: false,
+        };
+        actor.run(&restored);
+    })
+}
+
+struct Actor {
+    core: Core,
+    w: Wiring,
+    outbox: VecDeque<StoreCmd>,
+    cancels: HashMap<i64, Sender<()>>,
+    warned: bool,
+}
+
+impl Actor {
+    fn run(&mut self, restored: &Restored) {
+        let out = self.core.start(restored, Now::of(self.w.clock.as_ref()));
+        self.carry(out.effects);
+        let (mut inbox, mut events) = (self.w.inbox.clone(), self.w.events.clone());
+        loop {
+            self.flush_outbox();
+            if self.core.is_done() && self.outbox.is_empty() {
+                return;
+            }
+            let wait = self.wait();
+            let mut reply_to = None;
+            let input = select! {
+                recv(inbox) -> msg => match msg {
+                    Ok(EngineMsg::Command { cmd, reply }) => {
+                        reply_to = Some(reply);
+                        Input::Command(cmd)
+                    }
+                    Err(_) => {
+                        inbox = never();
+                        Input::Command(Command::Shutdown { force: false })
+                    }
+                },
+                recv(events) -> ev => match ev {
+                    Ok(RunEvent::Started { run_id, pid, pid_start, at }) => {
+                        Input::Started { run_id, pid, pid_start, at }
+                    }
+                    Ok(RunEvent::Finished { run_id, result, at }) => {
+                        self.cancels.remove(&run_id);
+                        Input::Finished { run_id, result, at }
+                    }
+                    Err(_) => {
+                        events = never();
+                        (self.w.log)("engine: the worker pool has stopped");
+                        Input::Tick
+                    }
+                },
+                default(wait) => Input::Tick,
+            };
+            let now = Now::of(self.w.clock.as_ref());
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.core.handle(input, now)
+            }));
+            match handled {
+                Ok(out) => {
+                    if let (Some(to), Some(reply)) = (reply_to, out.reply) {
+                        let _ = to.try_send(reply);
+                    }
+                    self.carry(out.effects);
+                }
+                Err(_) => {
+                    (self.w.log)(
+                        "engine: internal error while handling an input (a bug); continuing",
+                    );
+                    if let Some(to) = reply_to {
+                        let _ =
+                            to.try_send(Reply::Error("internal error (see the daemon log)".into()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// How long to sleep: until the core's next deadline, at most [`MAX_SLEEP`], and briefly
+    /// while store commands wait in the outbox.
+    fn wait(&self) -> Duration {
+        let now = self.w.clock.now_utc();
+        let until = self.core.next_wakeup().map_or(MAX_SLEEP, |at| {
+            Duration::try_from(at - now).unwrap_or(Duration::ZERO).min(MAX_SLEEP)
+        });
+        if self.outbox.is_empty() { until } else { until.min(OUTBOX_RETRY) }
+    }
+
+    fn store(&mut self, cmd: StoreCmd) {
+        self.outbox.push_back(cmd);
+    }
+
+    fn flush_outbox(&mut self) {
+        while let Some(cmd) = self.outbox.pop_front() {
+            match self.w.store.commands().try_send(cmd) {
+                Ok(()) => {}
+                Err(TrySendError::Full(cmd)) => {
+                    self.outbox.push_front(cmd);
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    (self.w.log)(&format!(
+                        "engine: the store writer has stopped; {} state change(s) are lost",
+                        self.outbox.len() + 1
+                    ));
+                    self.outbox.clear();
+                }
+            }
+        }
+        let long = self.outbox.len() >= OUTBOX_WARN;
+        if long && !self.warned {
+            (self.w.log)(&format!(
+                "engine: {} state changes wait for the store writer (is the database writable?)",
+                self.outbox.len()
+            ));
+        }
+        self.warned = long;
+    }
+
+    fn carry(&mut self, effects: Vec<Effect>) {
+        let now = self.w.clock.now_utc();
+        for e in effects {
+            match e {
+                Effect::CreateRun(run) => {
+                    // The ack is not awaited here: a dispatched run's worker waits for the
+                    // flush that follows its row instead.
+                    let (ack, _) = bounded(1);
+                    self.store(StoreCmd::CreateRun { run, ack });
+                }
+                Effect::UpdateRun { id, patch } => {
+                    self.store(StoreCmd::UpdateRun { id, patch, ack: None });
+                }
+                Effect::JobState { job, patch } => {
+                    self.store(StoreCmd::JobState { job, patch, ack: None });
+                }
+                Effect::PauseTag { tag, paused } => {
+                    self.store(StoreCmd::PauseTag { tag, paused, at: now });
+                }
+                Effect::Outputs { run_id, job, cycle_id, outputs } => {
+                    self.store(StoreCmd::Outputs {
+                        run_id,
+                        job_name: job,
+                        cycle_id,
+                        at: now,
+                        outputs,
+                    });
+                }
+                Effect::Dispatch(attempt) => {
+                    let run_id = attempt.run_id;
+                    let (ack, ready) = bounded(1);
+                    self.store(StoreCmd::Flush { ack });
+                    let (cancel_tx, cancel) = bounded(2);
+                    self.cancels.insert(run_id, cancel_tx);
+                    let order = WorkOrder { attempt, cancel, ready: Some(ready) };
+                    if self.w.orders.send(order).is_err() {
+                        (self.w.log)(&format!(
+                            "engine: the worker pool has stopped; run {run_id} cannot start"
+                        ));
+                    }
+                }
+                Effect::Cancel { run_id, now } => {
+                    if let Some(tx) = self.cancels.get(&run_id) {
+                        let _ = tx.try_send(());
+                        if now {
+                            let _ = tx.try_send(());
+                        }
+                    }
+                }
+                Effect::Notify(n) => self.notify(n),
+                Effect::Log(line) => (self.w.log)(&line),
+            }
+        }
+    }
+
+    fn notify(&self, n: Notice) {
+        let line = format!(
+            "notification {} for {} run {} ({}) to {}",
+            n.event.as_str(),
+            n.job.name,
+            n.run_id,
+            n.status,
+            n.target.channel
+        );
+        match &self.w.notices {
+            Some(tx) => {
+                if tx.try_send(n).is_err() {
+                    (self.w.log)(&format!(
+                        "engine: the notifier is not keeping up; dropped {line}"
+                    ));
+                }
+            }
+            None => (self.w.log)(&format!("{line} (no notifier configured)")),
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+#[path = "actor_tests.rs"]
+mod tests;
