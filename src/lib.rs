@@ -44,6 +44,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod dag;
 pub mod engine;
 pub mod exec;

@@ -2,6 +2,7 @@
 //! exit codes (0 success, 1 failure, 2 usage error).
 
 mod config_cmd;
+mod daemon_cmd;
 mod graph;
 mod init;
 mod next;
@@ -69,6 +70,8 @@ enum Command {
     Tags(graph::TagsCmd),
     Next(next::NextCmd),
     Prune(prune::PruneCmd),
+    Daemon(daemon_cmd::DaemonCmd),
+    Demo(daemon_cmd::DemoCmd),
 }
 
 /// Parses `args` (program name first), runs the command and returns the exit code.
@@ -97,7 +100,7 @@ pub fn main(args: &[String]) -> ExitCode {
     } else {
         match husky.command {
             None => Err(CliError::Usage(
-                "a command is required: validate, config show, init, dag, tags list, next, prune (see `husky help`)"
+                "a command is required: validate, config show, init, dag, tags list, next, prune, daemon run, demo (see `husky help`)"
                     .into(),
             )),
             Some(Command::Validate(c)) => validate::run(&c),
@@ -107,6 +110,8 @@ pub fn main(args: &[String]) -> ExitCode {
             Some(Command::Tags(c)) => graph::run_tags(&c),
             Some(Command::Next(c)) => next::run(&c),
             Some(Command::Prune(c)) => prune::run(&c),
+            Some(Command::Daemon(c)) => daemon_cmd::run_daemon(&c),
+            Some(Command::Demo(c)) => daemon_cmd::run_demo(&c),
         }
     };
     match result {

@@ -53,7 +53,7 @@ impl Daemon {
         let log_sink: LogSink =
             Arc::new(move |l: &str| sink.lock().expect("log").push(l.to_owned()));
         let reader = open_reader(&db, Pragmas::default()).expect("reader");
-        let restored = crate::engine::restore(&reader, &config, &*log_sink).expect("restore");
+        let restored = crate::engine::restore(&reader, &config, &dir, &*log_sink).expect("restore");
         let (store, _events, _writer) =
             spawn_writer(conn, WriterOptions::default(), Arc::new(SystemClock)).expect("writer");
         let exec = Arc::new(ExecSettings::new(&DaemonConfig::default(), &dir));

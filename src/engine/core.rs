@@ -864,6 +864,7 @@ impl Core {
 
     /// Marks a freshly recorded (or not yet started) run SKIPPED and settles its cycle.
     fn skip_row(&mut self, id: i64, job: &Job, cycle: &str, why: &str, now: OffsetDateTime) {
+        self.out.push(Effect::Log(format!("{}: run {id} SKIPPED: {why}", job.name)));
         self.out.push(Effect::UpdateRun {
             id,
             patch: RunPatch {
@@ -1154,6 +1155,12 @@ impl Core {
         if let Some(sla) = run.sla_at {
             self.timers.insert((sla, Timer::Sla(id)));
         }
+        self.out.push(Effect::Log(format!(
+            "{}: run {id} started (attempt {}, {}, pid {pid})",
+            run.job.name,
+            run.attempt,
+            run.trigger.as_str()
+        )));
         self.out.push(Effect::UpdateRun {
             id,
             patch: RunPatch {
@@ -1219,6 +1226,17 @@ impl Core {
             self.timers.remove(&(sla, Timer::Sla(id)));
         }
         let o = &result.outcome;
+        self.out.push(Effect::Log(format!(
+            "{}: run {id} ended {}{} after {:.2} s",
+            run.job.name,
+            if run.cancel_reason.is_some() { RunStatus::Cancelled } else { result.status },
+            run.cancel_reason
+                .as_ref()
+                .or(result.status_reason.as_ref())
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            o.duration.as_secs_f64()
+        )));
         let mut patch = RunPatch {
             finished_at: Some(at),
             exit_code: o.exit_code,

@@ -72,17 +72,28 @@ impl Now {
 /// runs a dead daemon left RUNNING (their process group if the recorded leader is still the
 /// same process, and on Linux every process carrying their `HUSKY_RUN_ID`), so that a retry
 /// never overlaps its orphan.
+///
+/// A PENDING row may have had a process too (the daemon died between the spawn and the commit
+/// of its RUNNING state): when something of it was found and killed, it is recovered as an
+/// orphan like a RUNNING one.
 pub fn restore(
     conn: &rusqlite::Connection,
     config: &Config,
+    data_dir: &std::path::Path,
     log: &dyn Fn(&str),
 ) -> Result<Restored, StoreError> {
+    use crate::store::RunStatus;
     let names: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
-    let restored = crate::store::resume::load(conn, &names)?;
-    for r in restored.live.iter().filter(|r| r.status == crate::store::RunStatus::Running) {
-        let killed = crate::exec::kill_orphan(r.id, r.pid, r.pid_start);
+    let mut restored = crate::store::resume::load(conn, &names)?;
+    let dir = data_dir.display().to_string();
+    for r in &mut restored.live {
+        if !matches!(r.status, RunStatus::Running | RunStatus::Pending) {
+            continue;
+        }
+        let killed = crate::exec::kill_orphan(r.id, &dir, r.pid, r.pid_start);
         if killed > 0 {
             log(&format!("recovery: killed what was left of run {} of {}", r.id, r.job));
+            r.status = RunStatus::Running;
         }
     }
     Ok(restored)

@@ -31,6 +31,9 @@ pub struct Settings {
     pub drain: Duration,
     /// Per-job resource limits.
     pub limits: Limits,
+    /// The daemon's data directory, exported as `HUSKY_DATA_DIR` (with `HUSKY_RUN_ID` it
+    /// identifies a run's processes after a crash).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The default shell and flag of this platform (`/bin/sh -c`, `cmd.exe /C`).
@@ -78,6 +81,7 @@ impl Settings {
                 max_open_files: nonzero(x.max_open_files),
                 max_pids: nonzero(x.max_pids),
             },
+            data_dir: None,
         }
     }
 }
@@ -159,6 +163,9 @@ pub fn environment(settings: &Settings, a: &Attempt) -> Vec<(String, String)> {
         ("HUSKY_CYCLE_ID".to_owned(), a.cycle_id.clone()),
         ("HUSKY_TRIGGER".to_owned(), a.trigger.as_str().to_owned()),
     ]);
+    if let Some(dir) = &settings.data_dir {
+        env.push(("HUSKY_DATA_DIR".to_owned(), dir.display().to_string()));
+    }
     env
 }
 

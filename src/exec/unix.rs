@@ -274,11 +274,12 @@ pub fn kill_escaped(run_id: i64, main: u32) -> usize {
     }
 }
 
-/// Kills what is left of a run recorded RUNNING by a daemon that died: its process group, if
-/// the recorded leader is still the same process (pid and start time match; a recycled pid is
-/// left alone), and on Linux every process of ours that carries its `HUSKY_RUN_ID` (they were
-/// reparented to init with the old daemon). Returns how many signals were sent.
-pub fn kill_orphan(run_id: i64, pid: Option<u32>, pid_start: Option<i64>) -> usize {
+/// Kills what is left of a run of a daemon that died: its process group, if the recorded
+/// leader is still the same process (pid and start time match; a recycled pid is left alone),
+/// and on Linux every process of ours whose environment carries both its `HUSKY_RUN_ID` and the
+/// daemon's `HUSKY_DATA_DIR` (they were reparented to init with the old daemon; another
+/// daemon's run with the same id is never touched). Returns how many signals were sent.
+pub fn kill_orphan(run_id: i64, data_dir: &str, pid: Option<u32>, pid_start: Option<i64>) -> usize {
     let mut killed = 0;
     if let (Some(pid), Some(recorded)) = (pid, pid_start)
         && start_time(pid) == Some(recorded)
@@ -291,6 +292,7 @@ pub fn kill_orphan(run_id: i64, pid: Option<u32>, pid_start: Option<i64>) -> usi
     #[cfg(target_os = "linux")]
     {
         let needle = format!("HUSKY_RUN_ID={run_id}");
+        let daemon = format!("HUSKY_DATA_DIR={data_dir}");
         let me = std::process::id();
         let pids = std::fs::read_dir("/proc")
             .into_iter()
@@ -303,7 +305,9 @@ pub fn kill_orphan(run_id: i64, pid: Option<u32>, pid_start: Option<i64>) -> usi
             }
             // Only processes of our own user have a readable environment.
             let Ok(environ) = std::fs::read(format!("/proc/{other}/environ")) else { continue };
-            if environ.split(|&b| b == 0).any(|var| var == needle.as_bytes())
+            let mut vars = environ.split(|&b| b == 0);
+            if vars.clone().any(|var| var == needle.as_bytes())
+                && vars.any(|var| var == daemon.as_bytes())
                 && let Ok(p) = libc::pid_t::try_from(other)
                 // SAFETY: kill has no memory-safety preconditions.
                 && unsafe { libc::kill(p, libc::SIGKILL) } == 0
@@ -313,7 +317,7 @@ pub fn kill_orphan(run_id: i64, pid: Option<u32>, pid_start: Option<i64>) -> usi
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = run_id;
+    let _ = (run_id, data_dir);
     killed
 }
 

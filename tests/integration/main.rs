@@ -2,6 +2,8 @@
 //! directories, plus table-driven checks of the configuration rules through the library.
 
 mod cli;
+#[cfg(target_os = "linux")]
+mod daemon;
 mod docs;
 mod fuzz;
 mod oracle;

@@ -1,0 +1,299 @@
+//! The daemon's wiring: the data directory and its single-instance lock, start-up recovery, the
+//! threads of ARCHITECTURE.md §1 started in dependency order (store writer, worker pool, engine,
+//! signals) and stopped in reverse, and the daemon's log.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, unbounded};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, DaemonConfig};
+use crate::engine::actor::{self, EngineMsg, LogSink, Wiring};
+use crate::engine::core::Core;
+use crate::engine::{Settings, restore};
+use crate::exec::attempt::Settings as ExecSettings;
+use crate::exec::pool;
+use crate::store::retention::Policy;
+use crate::store::writer::{self, WriterOptions};
+use crate::store::{self, Pragmas, StoreError};
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as platform;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as platform;
+
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// Another daemon holds the data directory.
+    AlreadyRunning {
+        /// The data directory.
+        data: PathBuf,
+        /// The other daemon's pid, as its pid file says.
+        pid: Option<u32>,
+    },
+    /// A file or directory could not be made or used.
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS's reason.
+        error: std::io::Error,
+    },
+    /// The database could not be opened or read.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DaemonError::AlreadyRunning { data, pid: Some(pid) } => write!(
+                f,
+                "another husky daemon (pid {pid}) is running on {}; stop it first (`husky stop`)",
+                data.display()
+            ),
+            DaemonError::AlreadyRunning { data, pid: None } => {
+                write!(f, "another husky daemon is running on {}", data.display())
+            }
+            DaemonError::Io { what, error } => write!(f, "{what}: {error}"),
+            DaemonError::Store(e) => write!(f, "the state database: {e}"),
+        }
+    }
+}
+
+impl From<StoreError> for DaemonError {
+    fn from(e: StoreError) -> Self {
+        DaemonError::Store(e)
+    }
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    let what = what.into();
+    move |error| DaemonError::Io { what, error }
+}
+
+/// Where the daemon's files are.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The husky.yaml (reloads read it again).
+    pub husky_yaml: PathBuf,
+    /// The data directory (`.husky/` beside husky.yaml unless given).
+    pub data: PathBuf,
+    /// The database (`husky.db` in the data directory unless `storage.sqlite.path` says).
+    pub db: PathBuf,
+}
+
+impl Paths {
+    /// The paths for `husky_yaml`, with an explicit data directory if given.
+    pub fn new(husky_yaml: &Path, data: Option<&Path>, daemon: &DaemonConfig) -> Paths {
+        let beside = husky_yaml.parent().unwrap_or(Path::new(".")).join(".husky");
+        let data = data.map_or(beside, Path::to_path_buf);
+        let db = match &daemon.storage.sqlite_path {
+            Some(_) => store::database_path(husky_yaml, &daemon.storage),
+            None => data.join("husky.db"),
+        };
+        Paths { husky_yaml: husky_yaml.to_path_buf(), data, db }
+    }
+}
+
+/// A log sink writing `<UTC time> <line>` to standard error.
+pub fn stderr_log(clock: Arc<dyn Clock>) -> LogSink {
+    Arc::new(move |line: &str| {
+        let at = crate::store::ts(clock.now_utc());
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{at} {line}");
+    })
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    inbox: Sender<EngineMsg>,
+    engine: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+    lock: Option<PidLock>,
+}
+
+impl Daemon {
+    /// Starts the daemon on `paths` with a validated configuration: takes the data directory's
+    /// lock, recovers what an earlier daemon left, and starts the threads. Signals (SIGTERM,
+    /// SIGINT, SIGHUP) are handled from here on.
+    pub fn start(
+        paths: &Paths,
+        config: Config,
+        daemon: &DaemonConfig,
+        log: &LogSink,
+    ) -> Result<Daemon, DaemonError> {
+        platform::private_dir(&paths.data)
+            .map_err(io(format!("cannot create the data directory {}", paths.data.display())))?;
+        let lock = PidLock::take(&paths.data)?;
+        if let Err(e) = crate::exec::become_subreaper() {
+            log(&format!(
+                "warning: cannot become a child subreaper ({e}); processes that escape a run's group may outlive it"
+            ));
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let pragmas = Pragmas::of(&daemon.storage);
+        if let Some(dir) = paths.db.parent() {
+            std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        }
+        let conn = store::open_writer(&paths.db, pragmas)?;
+        let reader = store::open_reader(&paths.db, pragmas)?;
+        let data = std::path::absolute(&paths.data).unwrap_or_else(|_| paths.data.clone());
+        let restored = restore(&reader, &config, &data, &**log)?;
+        drop(reader);
+        let s = &daemon.storage;
+        let options = WriterOptions {
+            max_log_bytes_per_run: s.retention_max_log_bytes_per_run,
+            retention: Some(Policy {
+                max_age: s.retention_max_age,
+                max_runs_per_job: s.retention_max_runs_per_job,
+                keep_last_failures: s.retention_keep_last_failures,
+                max_total_bytes: s.retention_max_total_bytes,
+            }),
+            ..WriterOptions::default()
+        };
+        let (store, store_events, writer) = writer::spawn(conn, options, clock.clone())
+            .map_err(io("cannot start the store writer"))?;
+        let store_log = log.clone();
+        std::thread::Builder::new()
+            .name("husky-store-events".into())
+            .spawn(move || {
+                for e in store_events {
+                    store_log(&format!("store: {e:?}"));
+                }
+            })
+            .map_err(io("cannot start a thread"))?;
+        let mut exec = ExecSettings::new(daemon, &config.dir);
+        exec.data_dir = Some(data);
+        let exec = Arc::new(exec);
+        let size = daemon
+            .executor
+            .pool_size
+            .map_or_else(pool::default_size, |n| usize::try_from(n).unwrap_or(1));
+        let (orders, order_rx) = unbounded();
+        let (event_tx, events) = unbounded();
+        let workers = pool::spawn(size, exec, order_rx, event_tx, store.clone(), clock.clone())
+            .map_err(io("cannot start the workers"))?;
+        let (inbox_tx, inbox) = unbounded();
+        let seed = clock.now_utc().unix_timestamp_nanos().unsigned_abs() as u64
+            ^ u64::from(std::process::id());
+        let core = Core::new(Arc::new(config), Settings::of(&daemon.scheduler), &restored, seed);
+        let wiring =
+            Wiring { inbox, events, orders, store, notices: None, log: log.clone(), clock };
+        let engine = actor::spawn(core, restored, wiring).map_err(io("cannot start the engine"))?;
+        platform::handle_signals(inbox_tx.clone(), paths.husky_yaml.clone(), log.clone())
+            .map_err(io("cannot handle signals"))?;
+        log(&format!(
+            "husky daemon {} started (pid {}, {} workers, data {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            size,
+            paths.data.display()
+        ));
+        Ok(Daemon {
+            inbox: inbox_tx,
+            engine: Some(engine),
+            workers,
+            writer: Some(writer),
+            lock: Some(lock),
+        })
+    }
+
+    /// The engine's inbox (commands).
+    pub fn inbox(&self) -> &Sender<EngineMsg> {
+        &self.inbox
+    }
+
+    /// Waits until the engine has shut down (a signal or a shutdown command), then for the
+    /// workers and the writer (which commits what it holds), and releases the data directory.
+    pub fn wait(mut self) {
+        if let Some(e) = self.engine.take() {
+            let _ = e.join();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        self.lock.take();
+    }
+}
+
+/// The data directory's single-instance lock: an OS file lock on `husky.pid`, held for the
+/// daemon's life (a stale file never blocks; two daemons can never share a directory). The
+/// file is emptied, not removed, at exit: removing it would let two later daemons lock two
+/// different files.
+#[derive(Debug)]
+struct PidLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl PidLock {
+    fn take(data: &Path) -> Result<PidLock, DaemonError> {
+        let path = data.join("husky.pid");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(format!("cannot open {}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse().ok());
+                return Err(DaemonError::AlreadyRunning { data: data.to_path_buf(), pid });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(DaemonError::Io {
+                    what: format!("cannot lock {}", path.display()),
+                    error: e,
+                });
+            }
+        }
+        file.set_len(0).map_err(io(format!("cannot write {}", path.display())))?;
+        writeln!(file, "{}", std::process::id())
+            .map_err(io(format!("cannot write {}", path.display())))?;
+        Ok(PidLock { file, path })
+    }
+}
+
+impl Drop for PidLock {
+    fn drop(&mut self) {
+        if self.file.set_len(0).is_err() {
+            eprintln!("husky: cannot empty {}", self.path.display());
+        }
+        let _ = self.file.unlock();
+    }
+}
+
+/// A reload of `husky_yaml`: the command to send, or `None` (with the errors logged) when the
+/// new file does not validate, in which case the old configuration stays.
+pub fn reload_request(husky_yaml: &Path, log: &LogSink) -> Option<crate::engine::core::Command> {
+    let loaded = crate::config::load_husky(husky_yaml);
+    match loaded.value {
+        Some(config)
+            if loaded.diagnostics.iter().all(|d| d.severity != crate::config::Severity::Error) =>
+        {
+            Some(crate::engine::core::Command::Reload(Arc::new(config)))
+        }
+        _ => {
+            log("reload rejected: the configuration in force stays");
+            for d in loaded.errors() {
+                log(&format!("{d}"));
+            }
+            None
+        }
+    }
+}

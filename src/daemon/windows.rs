@@ -1,0 +1,54 @@
+//! Windows parts of the daemon: the data directory and console interrupts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_channel::Sender;
+
+use crate::engine::actor::{EngineMsg, LogSink};
+use crate::engine::core::Command;
+
+/// Creates the data directory (its ACL is inherited from the parent).
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+/// Ctrl-C (and Ctrl-Break) stop the daemon gracefully; a second one stops every run at once.
+/// Windows has no SIGHUP: reloads go through the API.
+pub fn handle_signals(
+    inbox: Sender<EngineMsg>,
+    _husky_yaml: PathBuf,
+    log: LogSink,
+) -> std::io::Result<()> {
+    let count = Arc::new(AtomicUsize::new(0));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let count = count.clone();
+        // SAFETY: the handler only touches an atomic counter.
+        #[allow(unsafe_code)]
+        unsafe {
+            signal_hook::low_level::register(signal, move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            })?;
+        }
+    }
+    std::thread::Builder::new().name("husky-signals".into()).spawn(move || {
+        let mut seen = 0;
+        loop {
+            let _ = crossbeam_channel::after(std::time::Duration::from_millis(250)).recv();
+            let now = count.load(Ordering::SeqCst);
+            if now == seen {
+                continue;
+            }
+            let force = seen > 0 || now > 1;
+            seen = now;
+            log(if force { "second interrupt: stopping every run now" } else { "stopping" });
+            let (reply, _rx) = crossbeam_channel::bounded(1);
+            let cmd = Command::Shutdown { force };
+            if inbox.send(EngineMsg::Command { cmd, reply }).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! The daemon as operators run it: `husky daemon run` and `husky demo` as real processes, with
+//! real signals, a real database and real jobs. Waiting is on the daemon's log lines and the
+//! database, with deadlines (never a sleep).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, unbounded};
+use husky::clock::{Clock, SystemClock};
+use husky::store::{Pragmas, open_reader};
+
+use crate::util::TestDir;
+
+/// A husky process in the background whose standard error is read line by line.
+struct Bg {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Bg {
+    fn spawn(dir: &Path, args: &[&str]) -> Bg {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_husky"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("HUSKY_CONFIG")
+            .env_remove("HUSKY_DATA")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn husky");
+        let err = child.stderr.take().expect("stderr");
+        let (tx, lines) = unbounded();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Bg { child, lines, seen: Vec::new() }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a log line containing `text` and returns it.
+    #[track_caller]
+    fn wait_for(&mut self, text: &str) -> String {
+        self.wait_all(&[text])
+    }
+
+    /// Waits for a log line containing every one of `parts` and returns it.
+    #[track_caller]
+    fn wait_all(&mut self, parts: &[&str]) -> String {
+        let matches = |l: &str| parts.iter().all(|p| l.contains(p));
+        if let Some(l) = self.seen.iter().find(|l| matches(l)) {
+            return l.clone();
+        }
+        let text = parts.join(" … ");
+        let deadline = SystemClock.monotonic() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(SystemClock.monotonic());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no log line with {text:?}; the log:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill").args([&format!("-{name}"), &self.pid().to_string()]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill -{name}");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    #[track_caller]
+    fn exit_code(&mut self) -> i32 {
+        let deadline = SystemClock.monotonic() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(SystemClock.monotonic() < deadline, "the daemon did not exit");
+            let _ = crossbeam_channel::after(Duration::from_millis(20)).recv();
+        }
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn query(db: &Path, sql: &str) -> Vec<String> {
+    let conn = open_reader(db, Pragmas::default()).expect("reader");
+    let mut stmt = conn.prepare(sql).expect(sql);
+    stmt.query_map([], |r| r.get::<_, String>(0)).expect(sql).map(|r| r.expect("row")).collect()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not alive: it only waits to be reaped.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn the_demo_runs_its_pipeline_retry_healthcheck_and_sla_and_stops_on_sigterm() {
+    let t = TestDir::new();
+    let demo = t.path.join("demo");
+    let mut d = Bg::spawn(&t.path, &["demo", "--dir", demo.to_str().expect("utf-8")]);
+    d.wait_all(&["load: run", "ended SUCCESS"]);
+    d.wait_all(&["checked: run", "passed its SLA"]);
+    d.wait_all(&["checked: run", "ended SUCCESS"]);
+    d.wait_all(&["flaky: run", "ended SUCCESS"]);
+    d.signal("TERM");
+    assert_eq!(d.exit_code(), 0, "{}", d.seen.join("\n"));
+    let db = demo.join(".husky/husky.db");
+    let rows = query(
+        &db,
+        "SELECT job_name || ' ' || status || ' ' || trigger || ' ' || attempt FROM job_runs \
+         WHERE job_name != 'heartbeat' ORDER BY id",
+    );
+    assert_eq!(
+        rows,
+        [
+            "extract SUCCESS manual 1",
+            "flaky RETRYING manual 1",
+            "checked SUCCESS manual 1",
+            "transform SUCCESS dependency 1",
+            "load SUCCESS dependency 1",
+            "flaky SUCCESS retry 2",
+        ]
+    );
+    let load = query(
+        &db,
+        "SELECT line FROM run_logs JOIN job_runs ON job_runs.id = run_id WHERE job_name = 'load'",
+    );
+    assert_eq!(load, ["loaded: transformed 42 rows"]);
+    let checked = query(
+        &db,
+        "SELECT sla_breached || ' ' || hc_status FROM job_runs WHERE job_name = 'checked'",
+    );
+    assert_eq!(checked, ["1 pass"]);
+}
+
+const SLEEPER: &str = r#"version: "1"
+jobs:
+  sleeper:
+    description: "runs long"
+    frequency: every:1s
+    concurrency: forbid
+    retries: 1
+    retry_delay: fixed:1s
+    command: "exec sleep 300"
+"#;
+
+#[test]
+fn a_second_daemon_on_the_same_data_dir_is_refused_with_the_first_ones_pid() {
+    let t = TestDir::new();
+    t.write("husky.yaml", "version: \"1\"\njobs:\n  j:\n    description: d\n    frequency: manual\n    command: \"true\"\n");
+    let mut first = Bg::spawn(&t.path, &["daemon", "run"]);
+    first.wait_for("husky daemon 0.");
+    let second = t.husky(&["daemon", "run"]).expect(1);
+    let want = format!("another husky daemon (pid {}) is running", first.pid());
+    assert!(second.stderr.contains(&want), "{}", second.stderr);
+    first.signal("TERM");
+    assert_eq!(first.exit_code(), 0);
+    // The lock went with it.
+    let mut third = Bg::spawn(&t.path, &["daemon", "run"]);
+    third.wait_for("husky daemon 0.");
+    third.signal("INT");
+    assert_eq!(third.exit_code(), 0);
+}
+
+#[test]
+fn sighup_reloads_a_valid_file_and_keeps_the_old_one_when_it_is_invalid() {
+    let t = TestDir::new();
+    let valid = "version: \"1\"\njobs:\n  j:\n    description: d\n    frequency: manual\n    command: \"true\"\n";
+    t.write("husky.yaml", valid);
+    let mut d = Bg::spawn(&t.path, &["daemon", "run"]);
+    d.wait_for("husky daemon 0.");
+    t.write("husky.yaml", "version: \"1\"\njobs:\n  j:\n    frequency: sometimes\n");
+    d.signal("HUP");
+    d.wait_for("reload rejected");
+    d.wait_for("frequency");
+    t.write(
+        "husky.yaml",
+        &format!("{valid}  k:\n    description: d\n    frequency: hourly\n    command: \"true\"\n"),
+    );
+    d.signal("HUP");
+    d.wait_for("configuration reloaded (2 jobs)");
+    d.signal("TERM");
+    assert_eq!(d.exit_code(), 0);
+}
+
+#[test]
+fn kill_9_during_a_run_then_restart_kills_the_orphan_records_it_and_retries_it() {
+    let t = TestDir::new();
+    t.write("husky.yaml", SLEEPER);
+    let mut d = Bg::spawn(&t.path, &["daemon", "run"]);
+    let started = d.wait_for("sleeper: run 1 started");
+    let pid: u32 = started
+        .rsplit_once("pid ")
+        .and_then(|(_, p)| p.trim_end_matches(')').parse().ok())
+        .expect("pid in the log line");
+    assert!(alive(pid));
+    d.signal("KILL");
+    let _ = d.exit_code();
+    assert!(alive(pid), "the run outlives a daemon killed with -9");
+    let mut again = Bg::spawn(&t.path, &["daemon", "run"]);
+    again.wait_for("recovery: killed what was left of run 1");
+    let deadline = SystemClock.monotonic() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(SystemClock.monotonic() < deadline, "the orphan {pid} is still alive");
+        let _ = crossbeam_channel::after(Duration::from_millis(20)).recv();
+    }
+    again.wait_for("sleeper: run 2 started (attempt 2, retry");
+    let db = t.path.join(".husky/husky.db");
+    let first = query(&db, "SELECT status || ' ' || status_reason FROM job_runs WHERE id = 1");
+    assert_eq!(first, ["RETRYING orphaned: daemon restarted"]);
+    // A forced stop (second interrupt) kills the retry at once.
+    again.signal("INT");
+    again.wait_for("stopping");
+    again.signal("INT");
+    assert_eq!(again.exit_code(), 0);
+    let second = query(&db, "SELECT status || ' ' || status_reason FROM job_runs WHERE id = 2");
+    assert_eq!(second, ["CANCELLED daemon shutdown"]);
+}
