@@ -61,12 +61,14 @@ fn readme_test_command_is_the_one_ci_runs() {
     let readme = read("README.md");
     let ci = read(".ci/run");
     let command = "cargo nextest run --locked";
+    let demo = "cargo run --release -- demo";
     let first_block =
         readme.split("```sh").nth(1).and_then(|b| b.split("```").next()).unwrap_or("");
     assert!(
         first_block.contains(command),
         "README's first set-up block lacks `{command}`:\n{first_block}"
     );
+    assert!(first_block.contains(demo), "README's first set-up block lacks `{demo}`");
     assert!(ci.lines().any(|l| l.trim() == command), ".ci/run does not run `{command}`");
     assert!(readme.contains("## Differences from Husky-Go"));
     for rule in
@@ -82,11 +84,11 @@ fn help_and_man_list_every_command() {
     let dir = TestDir::new();
     let help = dir.husky(&["--help"]).expect(0).stdout;
     let man = roff_text("man/husky.1");
-    for cmd in ["validate", "config", "init", "dag", "tags", "next"] {
+    for cmd in ["validate", "config", "init", "dag", "tags", "next", "prune", "daemon", "demo"] {
         assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
         assert!(man.contains(cmd), "husky(1) lacks {cmd}");
     }
-    for flag in ["--strict", "--format", "--show-secrets", "--daemon-config"] {
+    for flag in ["--strict", "--format", "--show-secrets", "--daemon-config", "--data", "--for"] {
         assert!(man.contains(flag), "husky(1) lacks {flag}");
     }
 }
