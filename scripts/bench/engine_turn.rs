@@ -15,6 +15,7 @@ use husky::config::{EnvSource, validate_husky};
 use husky::engine::core::{Core, Effect, Input, Restored};
 use husky::engine::{Now, Settings};
 use husky::exec::attempt::AttemptResult;
+use husky::exec::pool::RunEvent;
 use husky::exec::run::Outcome;
 use husky::store::RunStatus;
 use time::macros::datetime;
@@ -81,10 +82,9 @@ fn main() {
                     warnings: Vec::new(),
                 };
                 let start = Instant::now();
-                core.handle(
-                    Input::Finished { run_id: a.run_id, result: Box::new(result), at: now.utc },
-                    now,
-                );
+                let done =
+                    RunEvent::Finished { run_id: a.run_id, result: Box::new(result), at: now.utc };
+                core.handle(Input::Run(done), now);
                 core.next_wakeup();
                 finish_turns.push(start.elapsed());
             }

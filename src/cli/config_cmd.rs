@@ -67,18 +67,7 @@ pub fn run(cmd: &ConfigCmd) -> CliResult {
     let secrets = Secrets(show.show_secrets);
     let view = if show.daemon {
         let husky_path = config_path(show.config.as_ref());
-        let daemon = match config::daemon_config_path(show.daemon_config.as_deref(), &husky_path) {
-            Some(path) => {
-                let loaded = config::load_daemon(&path);
-                for d in &loaded.diagnostics {
-                    eprintln!("{d}");
-                }
-                loaded
-                    .value
-                    .ok_or_else(|| CliError::Failed(format!("{} is invalid", path.display())))?
-            }
-            None => DaemonConfig::default(),
-        };
+        let daemon = super::daemon_config(show.daemon_config.as_deref(), &husky_path)?;
         daemon_view(&daemon, secrets)
     } else {
         husky_view(&load_valid_config(show.config.as_ref())?, secrets)

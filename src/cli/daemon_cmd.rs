@@ -72,16 +72,7 @@ fn load(
     let Some(config) = loaded.value.filter(|_| !has_errors) else {
         return Err(CliError::Failed(String::new()));
     };
-    let daemon = match config::daemon_config_path(daemon_yaml, husky_yaml) {
-        Some(path) => {
-            let loaded = config::load_daemon(&path);
-            for d in loaded.errors() {
-                eprintln!("{d}");
-            }
-            loaded.value.ok_or_else(|| CliError::Failed(String::new()))?
-        }
-        None => DaemonConfig::default(),
-    };
+    let daemon = super::daemon_config(daemon_yaml, husky_yaml)?;
     Ok((config, daemon))
 }
 

@@ -154,3 +154,19 @@ fn load_valid_config(flag: Option<&PathBuf>) -> Result<crate::config::Config, Cl
         CliError::Failed(format!("{} is invalid; run `husky validate` for details", path.display()))
     })
 }
+
+/// The huskyd.yaml for `husky_yaml` (`--daemon-config`, else huskyd.yaml beside it, else the
+/// defaults), with its problems printed; an invalid file is a failure.
+fn daemon_config(
+    explicit: Option<&std::path::Path>,
+    husky_yaml: &std::path::Path,
+) -> Result<crate::config::DaemonConfig, CliError> {
+    let Some(path) = crate::config::daemon_config_path(explicit, husky_yaml) else {
+        return Ok(crate::config::DaemonConfig::default());
+    };
+    let loaded = crate::config::load_daemon(&path);
+    for d in &loaded.diagnostics {
+        eprintln!("{d}");
+    }
+    loaded.value.ok_or_else(|| CliError::Failed(format!("{} is invalid", path.display())))
+}

@@ -6,9 +6,9 @@ use argh::FromArgs;
 use serde_json::json;
 
 use super::output::ReportFormat;
-use super::{CliError, CliResult, config_path};
+use super::{CliError, CliResult, config_path, daemon_config};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, DaemonConfig, parse_duration};
+use crate::config::parse_duration;
 use crate::store::retention::{self, Policy};
 use crate::store::{self, Pragmas};
 
@@ -50,16 +50,7 @@ pub fn run(cmd: &PruneCmd) -> CliResult {
         None => None,
     };
     let husky_path = config_path(cmd.config.as_ref());
-    let daemon = match config::daemon_config_path(cmd.daemon_config.as_deref(), &husky_path) {
-        Some(path) => {
-            let loaded = config::load_daemon(&path);
-            for d in loaded.errors() {
-                eprintln!("{d}");
-            }
-            loaded.value.ok_or_else(|| CliError::Failed(String::new()))?
-        }
-        None => DaemonConfig::default(),
-    };
+    let daemon = daemon_config(cmd.daemon_config.as_deref(), &husky_path)?;
     let storage = &daemon.storage;
     let mut policy = Policy {
         max_age: storage.retention_max_age,

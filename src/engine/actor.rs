@@ -111,12 +111,11 @@ impl Actor {
                     }
                 },
                 recv(events) -> ev => match ev {
-                    Ok(RunEvent::Started { run_id, pid, pid_start, at }) => {
-                        Input::Started { run_id, pid, pid_start, at }
-                    }
-                    Ok(RunEvent::Finished { run_id, result, at }) => {
-                        self.cancels.remove(&run_id);
-                        Input::Finished { run_id, result, at }
+                    Ok(ev) => {
+                        if let RunEvent::Finished { run_id, .. } = &ev {
+                            self.cancels.remove(run_id);
+                        }
+                        Input::Run(ev)
                     }
                     Err(_) => {
                         events = never();

@@ -17,6 +17,7 @@ use super::template::{self, Outputs};
 use super::{Now, Settings, backoff};
 use crate::config::{Concurrency, Config, Job, NotifyTarget, OnFailure};
 use crate::exec::attempt::{Attempt, AttemptResult, HcStatus};
+use crate::exec::pool::RunEvent;
 use crate::schedule::{self, Zone};
 use crate::store::{JobStatePatch, NewOutput, NewRun, RunPatch, RunStatus, Trigger};
 
@@ -30,26 +31,8 @@ const MAX_MISSED_WALK: usize = 1_000_000;
 pub enum Input {
     /// Time passed (the deadline of [`Core::next_wakeup`], or the 30 s cap).
     Tick,
-    /// A worker started a run's process.
-    Started {
-        /// The run.
-        run_id: i64,
-        /// Its process id.
-        pid: u32,
-        /// The process's start time as the OS reports it.
-        pid_start: Option<i64>,
-        /// When.
-        at: OffsetDateTime,
-    },
-    /// A worker finished a run.
-    Finished {
-        /// The run.
-        run_id: i64,
-        /// How it ended.
-        result: Box<AttemptResult>,
-        /// When.
-        at: OffsetDateTime,
-    },
+    /// A worker started or finished a run.
+    Run(RunEvent),
     /// A user's (or the daemon's) command; the output carries the reply.
     Command(Command),
 }
@@ -534,11 +517,11 @@ impl Core {
         }
         let reply = match input {
             Input::Tick => None,
-            Input::Started { run_id, pid, pid_start, at } => {
+            Input::Run(RunEvent::Started { run_id, pid, pid_start, at }) => {
                 self.started(run_id, pid, pid_start, at);
                 None
             }
-            Input::Finished { run_id, result, at } => {
+            Input::Run(RunEvent::Finished { run_id, result, at }) => {
                 self.finished(run_id, &result, at);
                 None
             }

@@ -53,12 +53,22 @@ impl World {
     }
 
     fn with(yaml: &str, settings: Settings, restored: &Restored, at: OffsetDateTime) -> World {
-        let core = Core::new(config(yaml), settings, restored, 7);
+        World::started(yaml, settings, restored, at, BTreeMap::new())
+    }
+
+    /// A core on `restored` started at `at`, with `rows` already in the store.
+    fn started(
+        yaml: &str,
+        settings: Settings,
+        restored: &Restored,
+        at: OffsetDateTime,
+        rows: BTreeMap<i64, Row>,
+    ) -> World {
         let mut w = World {
-            core,
+            core: Core::new(config(yaml), settings, restored, 7),
             utc: at,
             mono: crate::clock::Clock::monotonic(&crate::clock::SystemClock),
-            rows: BTreeMap::new(),
+            rows,
             running: Vec::new(),
             cancels: Vec::new(),
             notices: Vec::new(),
@@ -198,7 +208,7 @@ impl World {
 
     fn start(&mut self, id: i64) {
         let at = self.utc;
-        self.input(Input::Started { run_id: id, pid: 4242, pid_start: Some(1), at });
+        self.input(Input::Run(RunEvent::Started { run_id: id, pid: 4242, pid_start: Some(1), at }));
     }
 
     fn finish(&mut self, id: i64, code: i32, outputs: &[(&str, &str)]) {
@@ -225,7 +235,7 @@ impl World {
             warnings: Vec::new(),
         };
         let at = self.utc;
-        self.input(Input::Finished { run_id: id, result: Box::new(result), at });
+        self.input(Input::Run(RunEvent::Finished { run_id: id, result: Box::new(result), at }));
     }
 
     /// Starts and finishes the dispatched attempt of `job` (exactly one must be running).
@@ -843,23 +853,11 @@ fn restored_run(id: i64, job: &str, status: RunStatus, attempt: u32, cycle: &str
 
 /// Recovery with rows already in the store: the world's rows start as the restored ones.
 fn recovered(text: &str, restored: &Restored) -> World {
-    let core = Core::new(config(&yaml(text)), Settings::default(), restored, 7);
-    let mut w = World {
-        core,
-        utc: T0,
-        mono: crate::clock::Clock::monotonic(&crate::clock::SystemClock),
-        rows: BTreeMap::new(),
-        running: Vec::new(),
-        cancels: Vec::new(),
-        notices: Vec::new(),
-        logs: Vec::new(),
-        next_runs: HashMap::new(),
-        outputs_stored: Vec::new(),
-    };
-    for r in &restored.live {
-        w.rows.insert(
-            r.id,
-            Row {
+    let rows = restored
+        .live
+        .iter()
+        .map(|r| {
+            let row = Row {
                 job: r.job.clone(),
                 status: r.status,
                 reason: None,
@@ -870,12 +868,11 @@ fn recovered(text: &str, restored: &Restored) -> World {
                 finished_at: None,
                 retry_at: r.retry_at,
                 sla_breached: false,
-            },
-        );
-    }
-    let out = w.core.start(restored, w.now());
-    w.apply(out.effects);
-    w
+            };
+            (r.id, row)
+        })
+        .collect();
+    World::started(&yaml(text), Settings::default(), restored, T0, rows)
 }
 
 #[test]
