@@ -49,7 +49,7 @@ pub fn handle_signals(
             }
             match rx.recv() {
                 Ok(Reply::Done(m) | Reply::Error(m)) => log(&m),
-                Ok(Reply::Runs(_)) | Err(_) => {}
+                Ok(Reply::Runs(_) | Reply::Jobs(_)) | Err(_) => {}
             }
         }
     })?;

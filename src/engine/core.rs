@@ -84,6 +84,8 @@ pub enum Command {
         /// The job.
         job: String,
     },
+    /// Every job with its schedule and state.
+    Status,
     /// Swap in a new, already validated configuration.
     Reload(Arc<Config>),
     /// Stop firing, drain, then stop what is left (`force`: stop it all now).
@@ -94,14 +96,31 @@ pub enum Command {
 }
 
 /// The answer to a [`Command`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     /// Runs created by a run command: each with its id, status (PENDING or SKIPPED) and reason.
     Runs(Vec<Created>),
+    /// The jobs, by name.
+    Jobs(Vec<JobView>),
     /// Done; a message for people.
     Done(String),
     /// Refused; a message for people.
     Error(String),
+}
+
+/// A job as the engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    /// The job.
+    pub job: Arc<Job>,
+    /// Its next fire (with jitter), if it has one.
+    pub next_run: Option<OffsetDateTime>,
+    /// Paused by itself or by a tag.
+    pub paused: bool,
+    /// Its next slot will be skipped.
+    pub skip_next: bool,
+    /// Its unfinished runs: (id, status) with PENDING, RUNNING or RETRYING.
+    pub runs: Vec<(i64, RunStatus)>,
 }
 
 /// One run a command created.
@@ -1664,6 +1683,29 @@ impl Core {
                     self.skip_row(r.id, &r.job, &r.cycle, "skipped by a user", now);
                 }
                 Reply::Done(format!("{job}: {} pending run(s) skipped", pending.len()))
+            }
+            Command::Status => {
+                let mut live: HashMap<&str, Vec<(i64, RunStatus)>> = HashMap::new();
+                for r in self.runs.values() {
+                    let status = match r.state {
+                        State::Waiting | State::Queued | State::Dispatched => RunStatus::Pending,
+                        State::Running => RunStatus::Running,
+                        State::RetryWait(_) => RunStatus::Retrying,
+                    };
+                    live.entry(r.job.name.as_str()).or_default().push((r.id, status));
+                }
+                let views = self
+                    .jobs
+                    .values()
+                    .map(|s| JobView {
+                        job: s.job.clone(),
+                        next_run: s.due,
+                        paused: self.paused(s),
+                        skip_next: s.skip_next,
+                        runs: live.get(s.job.name.as_str()).cloned().unwrap_or_default(),
+                    })
+                    .collect();
+                Reply::Jobs(views)
             }
             Command::Reload(config) => {
                 self.install(&config);

@@ -662,6 +662,21 @@ fn skip_skips_pending_runs_or_else_the_next_slot() {
 }
 
 #[test]
+fn status_lists_every_job_with_its_next_fire_pause_and_live_runs() {
+    let text = job("a", "frequency: hourly\ntags: [etl]") + &job("b", "frequency: manual");
+    let mut w = World::new(&yaml(&text));
+    let id = w.run("b").run_id;
+    w.start(id);
+    w.cmd(Command::PauseTag { tag: "etl".into(), paused: true });
+    let Reply::Jobs(jobs) = w.cmd(Command::Status) else { panic!("jobs") };
+    let names: Vec<&str> = jobs.iter().map(|j| j.job.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!((jobs[0].next_run, jobs[0].paused), (Some(T0 + Duration::hours(1)), true));
+    assert_eq!((jobs[1].next_run, jobs[1].paused), (None, false));
+    assert_eq!(jobs[1].runs, vec![(id, RunStatus::Running)]);
+}
+
+#[test]
 fn commands_name_unknown_jobs_with_a_suggestion() {
     let mut w = World::new(&yaml(&job("backup", "frequency: manual")));
     let r = w.cmd(Command::Run { job: "bakup".into(), reason: None, by: "cli".into() });
