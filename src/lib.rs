@@ -41,6 +41,7 @@
 //! (systemd `Restart=on-failure`) restarts it; start-up recovery then reconciles what was
 //! running.
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;

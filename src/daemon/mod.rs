@@ -116,6 +116,8 @@ pub fn stderr_log(clock: Arc<dyn Clock>) -> LogSink {
 #[derive(Debug)]
 pub struct Daemon {
     inbox: Sender<EngineMsg>,
+    api: Option<crate::api::Api>,
+    addr_file: PathBuf,
     engine: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
@@ -192,6 +194,27 @@ impl Daemon {
         let engine = actor::spawn(core, restored, wiring).map_err(io("cannot start the engine"))?;
         platform::handle_signals(inbox_tx.clone(), paths.husky_yaml.clone(), log.clone())
             .map_err(io("cannot handle signals"))?;
+        let ctx = crate::api::Context {
+            inbox: inbox_tx.clone(),
+            husky_yaml: paths.husky_yaml.clone(),
+            db: paths.db.clone(),
+            pragmas,
+            started_at: clock_now(),
+            clock: Arc::new(SystemClock),
+            log: log.clone(),
+        };
+        let api = start_api(&ctx, paths, daemon, log);
+        let api = match api {
+            Ok(api) => api,
+            Err(e) => {
+                // Without its control plane the daemon must not run on: stop what started.
+                let (reply, _rx) = crossbeam_channel::bounded(1);
+                let cmd = crate::engine::core::Command::Shutdown { force: true };
+                let _ = inbox_tx.send(EngineMsg::Command { cmd, reply });
+                let _ = engine.join();
+                return Err(e);
+            }
+        };
         log(&format!(
             "husky daemon {} started (pid {}, {} workers, data {})",
             env!("CARGO_PKG_VERSION"),
@@ -201,6 +224,8 @@ impl Daemon {
         ));
         Ok(Daemon {
             inbox: inbox_tx,
+            api: Some(api),
+            addr_file: paths.data.join("api.addr"),
             engine: Some(engine),
             workers,
             writer: Some(writer),
@@ -219,6 +244,10 @@ impl Daemon {
         if let Some(e) = self.engine.take() {
             let _ = e.join();
         }
+        if let Some(api) = self.api.take() {
+            api.stop();
+        }
+        let _ = std::fs::remove_file(&self.addr_file);
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -227,6 +256,41 @@ impl Daemon {
         }
         self.lock.take();
     }
+}
+
+fn clock_now() -> time::OffsetDateTime {
+    SystemClock.now_utc()
+}
+
+/// Starts the listeners: the unix socket `husky.sock` (Unix) and TCP `api.addr`. When the
+/// default address is taken (and none was configured), an OS-chosen loopback port is used
+/// instead, with a warning. The bound address is written to `api.addr` in the data directory.
+fn start_api(
+    ctx: &crate::api::Context,
+    paths: &Paths,
+    daemon: &DaemonConfig,
+    log: &LogSink,
+) -> Result<crate::api::Api, DaemonError> {
+    use crate::api::{Api, Listen};
+    let socket = cfg!(unix).then(|| paths.data.join("husky.sock"));
+    let wanted = Listen { socket: socket.clone(), tcp: Some(daemon.api.addr.clone()) };
+    let started = match Api::start(ctx, &wanted) {
+        Err(e) if !daemon.api.addr_explicit && e.what == daemon.api.addr => {
+            log(&format!("warning: {e}; using a free loopback port instead"));
+            Api::start(ctx, &Listen { socket, tcp: Some("127.0.0.1:0".into()) })
+        }
+        other => other,
+    };
+    let (api, bound) = started.map_err(|e| DaemonError::Io {
+        what: e.to_string(),
+        error: std::io::Error::other("listener"),
+    })?;
+    if let Some(addr) = bound {
+        let file = paths.data.join("api.addr");
+        std::fs::write(&file, &addr).map_err(io(format!("cannot write {}", file.display())))?;
+        log(&format!("API on http://{addr} and {}", paths.data.join("husky.sock").display()));
+    }
+    Ok(api)
 }
 
 /// The data directory's single-instance lock: an OS file lock on `husky.pid`, held for the
@@ -278,22 +342,32 @@ impl Drop for PidLock {
     }
 }
 
+/// Reads and validates `husky_yaml` for a reload: the new configuration, or every error.
+pub fn load_for_reload(husky_yaml: &Path) -> Result<Arc<Config>, Vec<String>> {
+    let loaded = crate::config::load_husky(husky_yaml);
+    let errors: Vec<String> = loaded.errors().map(|d| d.to_string()).collect();
+    match loaded.value {
+        Some(config) if errors.is_empty() => Ok(Arc::new(config)),
+        _ => Err(errors),
+    }
+}
+
 /// A reload of `husky_yaml`: the command to send, or `None` (with the errors logged) when the
 /// new file does not validate, in which case the old configuration stays.
 pub fn reload_request(husky_yaml: &Path, log: &LogSink) -> Option<crate::engine::core::Command> {
-    let loaded = crate::config::load_husky(husky_yaml);
-    match loaded.value {
-        Some(config)
-            if loaded.diagnostics.iter().all(|d| d.severity != crate::config::Severity::Error) =>
-        {
-            Some(crate::engine::core::Command::Reload(Arc::new(config)))
-        }
-        _ => {
+    match load_for_reload(husky_yaml) {
+        Ok(config) => Some(crate::engine::core::Command::Reload(config)),
+        Err(errors) => {
             log("reload rejected: the configuration in force stays");
-            for d in loaded.errors() {
-                log(&format!("{d}"));
+            for e in errors {
+                log(&e);
             }
             None
         }
     }
+}
+
+/// A tiny_http server on a unix socket readable by its owner only (Unix); an error elsewhere.
+pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
+    platform::serve_unix(path)
 }

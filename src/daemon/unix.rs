@@ -55,3 +55,13 @@ pub fn handle_signals(
     })?;
     Ok(())
 }
+
+/// A tiny_http server on the unix socket `path` (a stale socket file is replaced), mode 0600.
+pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        std::fs::remove_file(path)?;
+    }
+    let server = tiny_http::Server::http_unix(path).map_err(std::io::Error::other)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(server)
+}

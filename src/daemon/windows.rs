@@ -52,3 +52,11 @@ pub fn handle_signals(
     })?;
     Ok(())
 }
+
+/// There are no unix sockets here: the CLI uses TCP on loopback.
+pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!("no unix socket on Windows ({})", path.display()),
+    ))
+}

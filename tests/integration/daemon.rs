@@ -238,3 +238,95 @@ fn kill_9_during_a_run_then_restart_kills_the_orphan_records_it_and_retries_it()
     let second = query(&db, "SELECT status || ' ' || status_reason FROM job_runs WHERE id = 2");
     assert_eq!(second, ["CANCELLED daemon shutdown"]);
 }
+
+/// One HTTP/1.1 request over the daemon's unix socket: the status and the JSON body.
+fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: husky\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a response");
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        // One chunk: size line, data, then the terminating chunk.
+        rest.split_once("\r\n")
+            .map(|(_, d)| d)
+            .unwrap_or("")
+            .rsplit_once("\r\n0\r\n")
+            .map_or("", |(d, _)| d)
+    } else {
+        rest
+    };
+    (status, serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body:?}")))
+}
+
+#[test]
+fn the_api_on_the_unix_socket_runs_pauses_reloads_and_stops() {
+    let t = TestDir::new();
+    let yaml = "version: \"1\"\njobs:\n  hello:\n    description: d\n    frequency: manual\n    command: \"echo hello\"\n    tags: [demo]\n  nightly:\n    description: d\n    frequency: daily\n    time: \"0300\"\n    command: \"true\"\n";
+    t.write("husky.yaml", yaml);
+    let mut d = Bg::spawn(&t.path, &["daemon", "run"]);
+    d.wait_for("husky daemon 0.");
+    let sock = t.path.join(".husky/husky.sock");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&sock).expect("socket").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let (code, status) = http(&sock, "GET", "/api/status", "");
+    assert_eq!((code, status["ok"].as_bool(), status["jobs"].as_u64()), (200, Some(true), Some(2)));
+    assert_eq!(status["pid"].as_u64(), Some(u64::from(d.pid())));
+    let (_, jobs) = http(&sock, "GET", "/api/jobs?tag=demo", "");
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1));
+    assert_eq!(jobs[0]["name"], "hello");
+
+    let (code, run) = http(&sock, "POST", "/api/jobs/hello/run", r#"{"reason": "from the test"}"#);
+    assert_eq!(code, 202, "{run}");
+    let id = run["runs"][0]["run_id"].as_i64().expect("run id");
+    let deadline = SystemClock.monotonic() + Duration::from_secs(20);
+    loop {
+        let (_, r) = http(&sock, "GET", &format!("/api/runs/{id}"), "");
+        if r["status"] == "SUCCESS" {
+            assert_eq!(
+                (r["reason"].as_str(), r["trigger"].as_str()),
+                (Some("from the test"), Some("manual"))
+            );
+            break;
+        }
+        assert!(SystemClock.monotonic() < deadline, "{r}");
+        let _ = crossbeam_channel::after(Duration::from_millis(20)).recv();
+    }
+
+    let (code, err) = http(&sock, "POST", "/api/jobs/helo/run", "");
+    assert_eq!(code, 404);
+    assert!(err["error"].as_str().is_some_and(|e| e.contains("did you mean \"hello\"")), "{err}");
+    let long = format!(r#"{{"reason": "{}"}}"#, "x".repeat(501));
+    assert_eq!(http(&sock, "POST", "/api/jobs/hello/run", &long).0, 400);
+    assert_eq!(http(&sock, "POST", "/api/jobs/hello/run", "{not json").0, 400);
+    assert_eq!(http(&sock, "GET", "/api/nope", "").0, 404);
+    assert_eq!(http(&sock, "DELETE", "/api/status", "").0, 405);
+    assert_eq!(http(&sock, "GET", "/api/runs/abc", "").0, 400);
+    assert_eq!(http(&sock, "GET", "/api/runs/999", "").0, 404);
+
+    let (code, paused) = http(&sock, "POST", "/api/jobs/pause?tag=demo", "");
+    assert_eq!(code, 200, "{paused}");
+    let (_, jobs) = http(&sock, "GET", "/api/jobs", "");
+    assert_eq!(jobs[0]["paused"], true);
+
+    t.write("husky.yaml", "version: \"1\"\njobs:\n  hello:\n    frequency: sometimes\n");
+    let (code, reload) = http(&sock, "POST", "/api/daemon/reload", "");
+    assert_eq!((code, reload["ok"].as_bool()), (200, Some(false)), "{reload}");
+    assert!(reload["error"].as_str().is_some_and(|e| e.contains("frequency")), "{reload}");
+    assert_eq!(http(&sock, "GET", "/api/status", "").1["jobs"], 2, "the old configuration stays");
+
+    let (code, _) = http(&sock, "POST", "/api/daemon/stop", "");
+    assert_eq!(code, 200);
+    assert_eq!(d.exit_code(), 0);
+    assert!(!sock.exists(), "the socket is removed");
+    assert!(!t.path.join(".husky/api.addr").exists());
+}

@@ -1,0 +1,162 @@
+//! The HTTP threads: one tiny_http server per listener (the unix socket `husky.sock`, mode
+//! 0600, for the local CLI; TCP `api.addr` for the dashboard and remote use), each served by
+//! one thread. Commands travel to the engine with a reply channel; reads use the thread's own
+//! read-only database connection. Every answer is JSON; errors are `{"error": "..."}` with a
+//! 4xx or 5xx status.
+
+mod routes;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use time::OffsetDateTime;
+
+use crate::engine::actor::{EngineMsg, LogSink};
+use crate::engine::core::{Command, Reply};
+use crate::store::Pragmas;
+
+/// How long a request waits for the engine's answer.
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the HTTP threads share (read-only).
+#[derive(Clone)]
+pub struct Context {
+    /// The engine's inbox.
+    pub inbox: Sender<EngineMsg>,
+    /// The husky.yaml (reloads read it again).
+    pub husky_yaml: PathBuf,
+    /// The database, for reads.
+    pub db: PathBuf,
+    /// Its connection settings.
+    pub pragmas: Pragmas,
+    /// When the daemon started.
+    pub started_at: OffsetDateTime,
+    /// The clock (for uptime).
+    pub clock: Arc<dyn crate::clock::Clock>,
+    /// The daemon's log.
+    pub log: LogSink,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("db", &self.db).finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Sends `cmd` to the engine and waits for its reply.
+    fn ask(&self, cmd: Command) -> Result<Reply, routes::ApiError> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.inbox
+            .send(EngineMsg::Command { cmd, reply })
+            .map_err(|_| routes::ApiError::unavailable("the engine has stopped"))?;
+        rx.recv_timeout(ENGINE_TIMEOUT)
+            .map_err(|_| routes::ApiError::unavailable("the engine did not answer in time"))
+    }
+}
+
+/// The running HTTP threads.
+pub struct Api {
+    servers: Vec<Arc<tiny_http::Server>>,
+    threads: Vec<JoinHandle<()>>,
+    socket: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").field("listeners", &self.servers.len()).finish_non_exhaustive()
+    }
+}
+
+/// Where to listen.
+#[derive(Debug, Clone, Default)]
+pub struct Listen {
+    /// The unix socket (Unix only).
+    pub socket: Option<PathBuf>,
+    /// A TCP address.
+    pub tcp: Option<String>,
+}
+
+/// Why a listener could not start.
+#[derive(Debug)]
+pub struct ListenError {
+    /// Which listener.
+    pub what: String,
+    /// Why.
+    pub error: String,
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot listen on {}: {}", self.what, self.error)
+    }
+}
+
+impl Api {
+    /// Starts the listeners of `listen`, each with its thread. Returns the bound TCP address,
+    /// if any.
+    pub fn start(ctx: &Context, listen: &Listen) -> Result<(Api, Option<String>), ListenError> {
+        let mut servers = Vec::new();
+        let mut bound = None;
+        if let Some(path) = &listen.socket {
+            let server = crate::daemon::serve_unix(path).map_err(|e| ListenError {
+                what: path.display().to_string(),
+                error: e.to_string(),
+            })?;
+            servers.push(Arc::new(server));
+        }
+        if let Some(addr) = &listen.tcp {
+            let server = tiny_http::Server::http(addr.as_str())
+                .map_err(|e| ListenError { what: addr.clone(), error: e.to_string() })?;
+            bound = server.server_addr().to_ip().map(|a| a.to_string());
+            servers.push(Arc::new(server));
+        }
+        let mut threads = Vec::new();
+        for (i, server) in servers.iter().enumerate() {
+            let (server, ctx) = (server.clone(), ctx.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("husky-http-{i}"))
+                .spawn(move || serve(&server, &ctx))
+                .map_err(|e| ListenError { what: "a thread".into(), error: e.to_string() })?;
+            threads.push(t);
+        }
+        Ok((Api { servers, threads, socket: listen.socket.clone() }, bound))
+    }
+
+    /// Stops accepting requests and waits for the threads.
+    pub fn stop(mut self) {
+        for s in &self.servers {
+            s.unblock();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(p) = &self.socket {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn serve(server: &tiny_http::Server, ctx: &Context) {
+    let mut reader: Option<crate::store::query::Reader> = None;
+    let json: Option<tiny_http::Header> = "Content-Type: application/json".parse().ok();
+    for mut request in server.incoming_requests() {
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            routes::handle(ctx, &mut reader, &mut request)
+        }));
+        let (status, body) = answer.unwrap_or_else(|_| {
+            (ctx.log)("api: internal error while handling a request (a bug)");
+            (500, serde_json::json!({ "error": "internal error (see the daemon log)" }))
+        });
+        let mut text = body.to_string();
+        text.push('\n');
+        let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+        if let Some(h) = &json {
+            response.add_header(h.clone());
+        }
+        let _ = request.respond(response);
+    }
+}
