@@ -4,7 +4,7 @@
 //! read-only database connection. Every answer is JSON; errors are `{"error": "..."}` with a
 //! 4xx or 5xx status.
 
-mod routes;
+pub mod routes;
 
 use std::path::PathBuf;
 use std::sync::Arc;

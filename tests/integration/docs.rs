@@ -92,3 +92,21 @@ fn help_and_man_list_every_command() {
         assert!(man.contains(flag), "husky(1) lacks {flag}");
     }
 }
+
+#[test]
+fn openapi_documents_exactly_the_routes_the_daemon_serves() {
+    let doc: serde_json::Value =
+        serde_yaml::from_str(&read("schema/openapi.yaml")).expect("schema/openapi.yaml parses");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let served: BTreeSet<(String, String)> = husky::api::routes::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, served);
+}
