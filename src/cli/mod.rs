@@ -1,7 +1,8 @@
 //! The command line: argh command structs, dispatch, and the one place that maps outcomes to
-//! exit codes (0 success, 1 failure, 2 usage error).
+//! exit codes (0 success, 1 failure, 2 usage error, 3 skipped or cancelled, 4 no daemon).
 
 mod config_cmd;
+mod control;
 mod daemon_cmd;
 mod graph;
 mod init;
@@ -23,6 +24,10 @@ pub enum CliError {
     Usage(String),
     /// The command could not do its job (exit 1); the message was already printed when empty.
     Failed(String),
+    /// What was run was skipped or cancelled (exit 3, `run --wait`).
+    NotDone(String),
+    /// The daemon is not running or not reachable (exit 4).
+    NoDaemon(String),
 }
 
 impl CliError {
@@ -31,6 +36,8 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Failed(_) => 1,
+            CliError::NotDone(_) => 3,
+            CliError::NoDaemon(_) => 4,
         }
     }
 }
@@ -38,7 +45,10 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+            CliError::Usage(m)
+            | CliError::Failed(m)
+            | CliError::NotDone(m)
+            | CliError::NoDaemon(m) => f.write_str(m),
         }
     }
 }
@@ -72,6 +82,15 @@ enum Command {
     Prune(prune::PruneCmd),
     Daemon(daemon_cmd::DaemonCmd),
     Demo(daemon_cmd::DemoCmd),
+    Start(control::StartCmd),
+    Stop(control::StopCmd),
+    Status(control::StatusCmd),
+    Run(control::RunCmd),
+    Reload(control::ReloadCmd),
+    Pause(control::PauseCmd),
+    Resume(control::ResumeCmd),
+    Skip(control::SkipCmd),
+    Cancel(control::CancelCmd),
 }
 
 /// Parses `args` (program name first), runs the command and returns the exit code.
@@ -100,7 +119,7 @@ pub fn main(args: &[String]) -> ExitCode {
     } else {
         match husky.command {
             None => Err(CliError::Usage(
-                "a command is required: validate, config show, init, dag, tags list, next, prune, daemon run, demo (see `husky help`)"
+                "a command is required: start, stop, status, run, ..., validate, demo (see `husky help`)"
                     .into(),
             )),
             Some(Command::Validate(c)) => validate::run(&c),
@@ -112,6 +131,15 @@ pub fn main(args: &[String]) -> ExitCode {
             Some(Command::Prune(c)) => prune::run(&c),
             Some(Command::Daemon(c)) => daemon_cmd::run_daemon(&c),
             Some(Command::Demo(c)) => daemon_cmd::run_demo(&c),
+            Some(Command::Start(c)) => control::start(&c),
+            Some(Command::Stop(c)) => control::stop(&c),
+            Some(Command::Status(c)) => control::status(&c),
+            Some(Command::Run(c)) => control::run(&c),
+            Some(Command::Reload(c)) => control::reload(&c),
+            Some(Command::Pause(c)) => control::pause(&c, true),
+            Some(Command::Resume(c)) => control::resume(&c),
+            Some(Command::Skip(c)) => control::skip(&c),
+            Some(Command::Cancel(c)) => control::cancel(&c),
         }
     };
     match result {

@@ -371,3 +371,8 @@ pub fn reload_request(husky_yaml: &Path, log: &LogSink) -> Option<crate::engine:
 pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
     platform::serve_unix(path)
 }
+
+/// Makes a spawned daemon independent of the terminal that started it.
+pub fn detach(cmd: &mut std::process::Command) {
+    platform::detach(cmd);
+}

@@ -65,3 +65,8 @@ pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(server)
 }
+
+/// A new process group: the terminal's Ctrl-C no longer reaches the daemon.
+pub fn detach(cmd: &mut std::process::Command) {
+    std::os::unix::process::CommandExt::process_group(cmd, 0);
+}

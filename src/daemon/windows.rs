@@ -60,3 +60,13 @@ pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
         format!("no unix socket on Windows ({})", path.display()),
     ))
 }
+
+/// No console, and a process group of its own.
+pub fn detach(cmd: &mut std::process::Command) {
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    std::os::windows::process::CommandExt::creation_flags(
+        cmd,
+        DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP,
+    );
+}

@@ -330,3 +330,60 @@ fn the_api_on_the_unix_socket_runs_pauses_reloads_and_stops() {
     assert!(!sock.exists(), "the socket is removed");
     assert!(!t.path.join(".husky/api.addr").exists());
 }
+
+/// Stops a daemon started with `husky start` when the test ends, whatever happened.
+struct Started<'a>(&'a TestDir);
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.husky(&["stop", "--force"]).run();
+    }
+}
+
+#[test]
+fn start_status_run_wait_pause_stop_with_their_exit_codes() {
+    let t = TestDir::new();
+    let yaml = "version: \"1\"\njobs:\n  ok:\n    description: d\n    frequency: manual\n    command: \"echo fine\"\n    tags: [demo]\n  bad:\n    description: d\n    frequency: manual\n    command: \"exit 3\"\n  once:\n    description: d\n    frequency: manual\n    concurrency: forbid\n    command: \"sleep 30\"\n";
+    t.write("husky.yaml", yaml);
+    let none = t.husky(&["status"]).expect(4);
+    assert!(none.stderr.contains("husky start"), "{}", none.stderr);
+
+    let started = t.husky(&["start"]).expect(0);
+    let _guard = Started(&t);
+    assert!(started.stdout.contains("daemon started (pid"), "{}", started.stdout);
+    let again = t.husky(&["start"]).expect(0);
+    assert!(again.stdout.contains("already running"), "{}", again.stdout);
+
+    let status = t.husky(&["status"]).expect(0);
+    assert!(status.stdout.contains("3 jobs"), "{}", status.stdout);
+    let json = t.husky(&["status", "--format", "json", "--tag", "demo"]).expect(0);
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+
+    let ok = t.husky(&["run", "ok", "--wait", "--reason", "e2e"]).expect(0);
+    assert!(ok.stdout.contains("SUCCESS"), "{}", ok.stdout);
+    t.husky(&["run", "bad", "--wait"]).expect(1);
+    t.husky(&["run", "nope"]).expect(1);
+    t.husky(&["run"]).expect(2);
+
+    // A forbidden overlap is recorded SKIPPED: exit 3 with --wait.
+    t.husky(&["run", "once"]).expect(0);
+    let skipped = t.husky(&["run", "once", "--wait"]).expect(3);
+    assert!(skipped.stdout.contains("SKIPPED: concurrency: forbid"), "{}", skipped.stdout);
+    t.husky(&["cancel", "once"]).expect(0);
+
+    t.husky(&["pause", "--tag", "demo"]).expect(0);
+    let paused = t.husky(&["status", "--format", "json"]).expect(0);
+    let list: serde_json::Value = serde_json::from_str(&paused.stdout).expect("json");
+    let ok_job = list.as_array().and_then(|l| l.iter().find(|j| j["name"] == "ok")).cloned();
+    assert_eq!(ok_job.map(|j| j["paused"].clone()), Some(serde_json::Value::Bool(true)));
+    t.husky(&["resume", "ok"]).expect(0);
+    t.husky(&["reload"]).expect(0);
+
+    let stopped = t.husky(&["stop"]).expect(0);
+    assert!(stopped.stdout.contains("daemon stopped"), "{}", stopped.stdout);
+    t.husky(&["status"]).expect(4);
+    let db = t.path.join(".husky/husky.db");
+    let rows = query(&db, "SELECT job_name || ' ' || status FROM job_runs ORDER BY id");
+    assert_eq!(rows, ["ok SUCCESS", "bad FAILED", "once CANCELLED", "once SKIPPED"]);
+}

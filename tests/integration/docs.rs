@@ -84,11 +84,29 @@ fn help_and_man_list_every_command() {
     let dir = TestDir::new();
     let help = dir.husky(&["--help"]).expect(0).stdout;
     let man = roff_text("man/husky.1");
-    for cmd in ["validate", "config", "init", "dag", "tags", "next", "prune", "daemon", "demo"] {
+    let commands = [
+        "validate", "config", "init", "dag", "tags", "next", "prune", "daemon", "demo", "start",
+        "stop", "status", "run", "reload", "pause", "resume", "skip", "cancel",
+    ];
+    for cmd in commands {
         assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
         assert!(man.contains(cmd), "husky(1) lacks {cmd}");
     }
-    for flag in ["--strict", "--format", "--show-secrets", "--daemon-config", "--data", "--for"] {
+    let flags = [
+        "--strict",
+        "--format",
+        "--show-secrets",
+        "--daemon-config",
+        "--data",
+        "--for",
+        "--addr",
+        "--wait",
+        "--reason",
+        "--force",
+        "--tag",
+        "--run",
+    ];
+    for flag in flags {
         assert!(man.contains(flag), "husky(1) lacks {flag}");
     }
 }

@@ -1,0 +1,570 @@
+//! The operator commands that talk to a running daemon through its API: `start`, `stop`,
+//! `status`, `run`, `reload`, `pause`, `resume`, `skip`, `cancel`. A daemon that does not
+//! answer is exit code 4, with a hint.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use argh::FromArgs;
+use serde_json::{Value, json};
+
+use super::output::{Format, Table};
+use super::{CliError, CliResult, config_path};
+use crate::client::{Client, ClientError, data_dir};
+use crate::clock::{Clock, SystemClock};
+
+fn client(config: Option<&PathBuf>, data: Option<&PathBuf>, addr: Option<&String>) -> Client {
+    let addr = addr.cloned().or_else(|| std::env::var("HUSKY_ADDR").ok().filter(|v| !v.is_empty()));
+    match addr {
+        Some(url) => {
+            let token = std::env::var("HUSKY_TOKEN").ok().filter(|v| !v.is_empty());
+            Client::remote(&url, token)
+        }
+        None => Client::local(&data_dir(data.map(PathBuf::as_path), &config_path(config))),
+    }
+}
+
+fn failed(e: ClientError) -> CliError {
+    match e {
+        ClientError::NotRunning(m) => CliError::NoDaemon(m),
+        other => CliError::Failed(other.to_string()),
+    }
+}
+
+#[derive(FromArgs, Debug)]
+/// Start the daemon in the background and wait until its API answers; its log goes to
+/// huskyd.log in the data directory. Already running: says so and succeeds.
+#[argh(subcommand, name = "start")]
+pub struct StartCmd {
+    /// the huskyd.yaml (default: huskyd.yaml beside husky.yaml, if any)
+    #[argh(option)]
+    daemon_config: Option<PathBuf>,
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Stop the daemon: running jobs get scheduler.shutdown_timeout to finish (--force stops
+/// them at once); waits until the daemon has exited.
+#[argh(subcommand, name = "stop")]
+pub struct StopCmd {
+    /// stop running jobs now
+    #[argh(switch)]
+    force: bool,
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Show the daemon's health and every job: next run, paused, runs in progress.
+#[argh(subcommand, name = "status")]
+pub struct StatusCmd {
+    /// only jobs with this tag
+    #[argh(option)]
+    tag: Option<String>,
+    /// output format: table, json, ndjson, csv or tsv
+    #[argh(option, default = "Format::Text")]
+    format: Format,
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Run a job now (or every job with --tag). With --wait, wait until the run ends: exit 0
+/// if it succeeded, 1 if it failed, 3 if it was skipped or cancelled.
+#[argh(subcommand, name = "run")]
+pub struct RunCmd {
+    /// the job
+    #[argh(positional)]
+    job: Option<String>,
+    /// run every job with this tag
+    #[argh(option)]
+    tag: Option<String>,
+    /// why (recorded with the run; at most 500 characters)
+    #[argh(option, short = 'r')]
+    reason: Option<String>,
+    /// wait until the run ends
+    #[argh(switch)]
+    wait: bool,
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Reload husky.yaml; an invalid file is reported and the configuration in force stays.
+#[argh(subcommand, name = "reload")]
+pub struct ReloadCmd {
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Pause a job (or every job with --tag): its schedule stops firing until resumed.
+#[argh(subcommand, name = "pause")]
+pub struct PauseCmd {
+    /// the job
+    #[argh(positional)]
+    job: Option<String>,
+    /// every job with this tag
+    #[argh(option)]
+    tag: Option<String>,
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Resume a paused job (or every job with --tag).
+#[argh(subcommand, name = "resume")]
+pub struct ResumeCmd {
+    /// the job
+    #[argh(positional)]
+    job: Option<String>,
+    /// every job with this tag
+    #[argh(option)]
+    tag: Option<String>,
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Skip a job's pending runs, or if it has none, its next scheduled run.
+#[argh(subcommand, name = "skip")]
+pub struct SkipCmd {
+    /// the job
+    #[argh(positional)]
+    job: String,
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Cancel a job's runs in progress (or one run with --run).
+#[argh(subcommand, name = "cancel")]
+pub struct CancelCmd {
+    /// the job
+    #[argh(positional)]
+    job: Option<String>,
+    /// one run, by id
+    #[argh(option)]
+    run: Option<i64>,
+    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
+    /// its bearer token)
+    #[argh(option)]
+    addr: Option<String>,
+}
+
+/// The daemon a command talks to.
+trait Targeted {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>);
+    fn client(&self) -> Client {
+        let (config, data, addr) = self.target();
+        client(config, data, addr)
+    }
+}
+
+impl Targeted for StartCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+impl Targeted for StopCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+impl Targeted for StatusCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+impl Targeted for RunCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+impl Targeted for ReloadCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+impl Targeted for PauseCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+impl Targeted for ResumeCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+impl Targeted for SkipCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+impl Targeted for CancelCmd {
+    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+    }
+}
+
+fn message(v: &Value) -> &str {
+    v["message"].as_str().unwrap_or("done")
+}
+
+/// `/api/jobs/<job>/...` with the job name escaped.
+fn job_path(job: &str, action: &str) -> String {
+    format!("/api/jobs/{}/{action}", escape(job))
+}
+
+fn escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn one_of(job: Option<&String>, tag: Option<&String>) -> Result<(), CliError> {
+    match (job, tag) {
+        (Some(_), Some(_)) => Err(CliError::Usage("give a job or --tag, not both".into())),
+        (None, None) => Err(CliError::Usage("give a job name or --tag TAG".into())),
+        _ => Ok(()),
+    }
+}
+
+pub fn status(cmd: &StatusCmd) -> CliResult {
+    let c = cmd.client();
+    let daemon = c.get("/api/status").map_err(failed)?;
+    let path = match &cmd.tag {
+        Some(t) => format!("/api/jobs?tag={}", escape(t)),
+        None => "/api/jobs".into(),
+    };
+    let jobs = c.get(&path).map_err(failed)?;
+    let list = jobs.as_array().cloned().unwrap_or_default();
+    let mut table =
+        Table { columns: vec!["name", "next_run", "paused", "running", "tags"], rows: Vec::new() };
+    for j in &list {
+        let running: Vec<String> = j["runs"]
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .map(|r| format!("{} {}", r["id"], r["status"].as_str().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        table.rows.push(vec![
+            j["name"].clone(),
+            j["next_run"].clone(),
+            j["paused"].clone(),
+            json!(running.join(", ")),
+            j["tags"].clone(),
+        ]);
+    }
+    if cmd.format == Format::Text {
+        println!(
+            "daemon: running (pid {}, version {}, up {} s), {} jobs, {} paused, {} runs in progress",
+            daemon["pid"],
+            daemon["version"].as_str().unwrap_or("?"),
+            daemon["uptime_s"],
+            daemon["jobs"],
+            daemon["paused_jobs"],
+            daemon["running_runs"]
+        );
+    }
+    print!("{}", table.render(cmd.format));
+    Ok(())
+}
+
+pub fn run(cmd: &RunCmd) -> CliResult {
+    one_of(cmd.job.as_ref(), cmd.tag.as_ref())?;
+    if let Some(r) = &cmd.reason
+        && r.chars().count() > crate::api::routes::MAX_REASON
+    {
+        return Err(CliError::Usage(format!(
+            "--reason is longer than {} characters",
+            crate::api::routes::MAX_REASON
+        )));
+    }
+    let c = cmd.client();
+    let body = json!({ "reason": cmd.reason });
+    let mut created = Vec::new();
+    let jobs: Vec<String> = match (&cmd.job, &cmd.tag) {
+        (Some(job), _) => vec![job.clone()],
+        (None, Some(tag)) => {
+            let list = c.get(&format!("/api/jobs?tag={}", escape(tag))).map_err(failed)?;
+            let names: Vec<String> = list
+                .as_array()
+                .map(|l| l.iter().filter_map(|j| j["name"].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if names.is_empty() {
+                return Err(CliError::Failed(format!("no job has the tag {tag:?}")));
+            }
+            names
+        }
+        (None, None) => Vec::new(),
+    };
+    for job in &jobs {
+        let answer = c.post(&job_path(job, "run"), &body).map_err(failed)?;
+        for r in answer["runs"].as_array().into_iter().flatten() {
+            let (id, status) =
+                (r["run_id"].as_i64().unwrap_or(0), r["status"].as_str().unwrap_or(""));
+            match r["reason"].as_str() {
+                Some(why) if status == "SKIPPED" => println!("{job}: run {id} SKIPPED: {why}"),
+                _ => println!("{job}: run {id} triggered"),
+            }
+            created.push((job.clone(), id, status.to_owned()));
+        }
+    }
+    if !cmd.wait {
+        return Ok(());
+    }
+    let mut worst = 0;
+    for (job, id, status) in created {
+        let end = if status == "SKIPPED" { status } else { wait_for_run(&c, id)? };
+        println!("{job}: run {id} {end}");
+        worst = worst.max(match end.as_str() {
+            "SUCCESS" => 0,
+            "FAILED" => 2,
+            _ => 1,
+        });
+    }
+    match worst {
+        0 => Ok(()),
+        1 => Err(CliError::NotDone(String::new())),
+        _ => Err(CliError::Failed(String::new())),
+    }
+}
+
+/// Polls a run until it is over; returns its final status (RETRYING attempts are followed to
+/// the next one by the daemon's own numbering: the run itself ends RETRYING).
+fn wait_for_run(c: &Client, id: i64) -> Result<String, CliError> {
+    loop {
+        let run = c.get(&format!("/api/runs/{id}")).map_err(failed)?;
+        let status = run["status"].as_str().unwrap_or("").to_owned();
+        if !matches!(status.as_str(), "PENDING" | "RUNNING") {
+            return Ok(status);
+        }
+        let _ = crossbeam_channel::after(Duration::from_millis(100)).recv();
+    }
+}
+
+pub fn reload(cmd: &ReloadCmd) -> CliResult {
+    let answer = cmd.client().post("/api/daemon/reload", &json!({})).map_err(failed)?;
+    if answer["ok"].as_bool() == Some(true) {
+        println!("{}", message(&answer));
+        return Ok(());
+    }
+    for e in answer["errors"].as_array().into_iter().flatten() {
+        eprintln!("{}", e.as_str().unwrap_or_default());
+    }
+    Err(CliError::Failed("reload rejected: the configuration in force stays".into()))
+}
+
+fn toggle(client: &Client, job: Option<&String>, tag: Option<&String>, paused: bool) -> CliResult {
+    one_of(job, tag)?;
+    let action = if paused { "pause" } else { "resume" };
+    let path = match (job, tag) {
+        (Some(job), _) => job_path(job, action),
+        (None, Some(tag)) => format!("/api/jobs/{action}?tag={}", escape(tag)),
+        (None, None) => return Ok(()),
+    };
+    let answer = client.post(&path, &json!({})).map_err(failed)?;
+    println!("{}", message(&answer));
+    Ok(())
+}
+
+pub fn pause(cmd: &PauseCmd, paused: bool) -> CliResult {
+    toggle(&cmd.client(), cmd.job.as_ref(), cmd.tag.as_ref(), paused)
+}
+
+pub fn resume(cmd: &ResumeCmd) -> CliResult {
+    toggle(&cmd.client(), cmd.job.as_ref(), cmd.tag.as_ref(), false)
+}
+
+pub fn skip(cmd: &SkipCmd) -> CliResult {
+    let answer = cmd.client().post(&job_path(&cmd.job, "skip"), &json!({})).map_err(failed)?;
+    println!("{}", message(&answer));
+    Ok(())
+}
+
+pub fn cancel(cmd: &CancelCmd) -> CliResult {
+    let c = cmd.client();
+    let answer = match (&cmd.job, cmd.run) {
+        (Some(_), Some(_)) => return Err(CliError::Usage("give a job or --run, not both".into())),
+        (None, None) => return Err(CliError::Usage("give a job name or --run ID".into())),
+        (None, Some(id)) => c.post(&format!("/api/runs/{id}/cancel"), &json!({})),
+        (Some(job), None) => c.post(&job_path(job, "cancel"), &json!({})),
+    }
+    .map_err(failed)?;
+    match answer["cancelled"].as_array() {
+        Some(ids) => {
+            let ids: Vec<String> = ids.iter().map(Value::to_string).collect();
+            println!("cancelling run(s) {}", ids.join(", "));
+        }
+        None => println!("{}", message(&answer)),
+    }
+    Ok(())
+}
+
+pub fn stop(cmd: &StopCmd) -> CliResult {
+    let c = cmd.client();
+    let pid = c.get("/api/status").map_err(failed)?["pid"].as_u64();
+    let path = if cmd.force { "/api/daemon/stop?force=true" } else { "/api/daemon/stop" };
+    let answer = c.post(path, &json!({})).map_err(failed)?;
+    println!("{}", message(&answer));
+    // Done when the daemon no longer answers.
+    loop {
+        match c.get("/api/status") {
+            Err(ClientError::NotRunning(_)) => break,
+            Ok(v) if v["pid"].as_u64() != pid => break,
+            _ => {}
+        }
+        let _ = crossbeam_channel::after(Duration::from_millis(50)).recv();
+    }
+    println!("daemon stopped");
+    Ok(())
+}
+
+pub fn start(cmd: &StartCmd) -> CliResult {
+    let c = cmd.client();
+    if let Ok(s) = c.get("/api/status") {
+        println!("the daemon is already running (pid {})", s["pid"]);
+        return Ok(());
+    }
+    let husky_yaml = config_path(cmd.config.as_ref());
+    let husky_yaml = std::path::absolute(&husky_yaml).unwrap_or(husky_yaml);
+    let data = data_dir(cmd.data.as_deref(), &husky_yaml);
+    std::fs::create_dir_all(&data)
+        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", data.display())))?;
+    let log_path = data.join("huskyd.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", log_path.display())))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Failed(format!("cannot find the husky binary: {e}")))?;
+    let mut daemon = std::process::Command::new(exe);
+    daemon.args(["daemon", "run", "-c"]).arg(&husky_yaml).arg("-d").arg(&data);
+    if let Some(d) = &cmd.daemon_config {
+        daemon.arg("--daemon-config").arg(d);
+    }
+    let err = log
+        .try_clone()
+        .map_err(|e| CliError::Failed(format!("cannot open {}: {e}", log_path.display())))?;
+    daemon.stdin(std::process::Stdio::null()).stdout(log).stderr(err);
+    crate::daemon::detach(&mut daemon);
+    let mut child =
+        daemon.spawn().map_err(|e| CliError::Failed(format!("cannot start the daemon: {e}")))?;
+    let local = Client::local(&data);
+    let deadline = SystemClock.monotonic() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = local.get("/api/status") {
+            println!("daemon started (pid {}); log: {}", s["pid"], log_path.display());
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            eprint!("{}", tail(&log_path, 20));
+            return Err(CliError::Failed(format!(
+                "the daemon exited during start-up ({status}); its log is {}",
+                log_path.display()
+            )));
+        }
+        if SystemClock.monotonic() > deadline {
+            return Err(CliError::Failed(format!(
+                "the daemon started but its API does not answer yet; see {}",
+                log_path.display()
+            )));
+        }
+        let _ = crossbeam_channel::after(Duration::from_millis(20)).recv();
+    }
+}
+
+/// The last `n` lines of a file.
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("{l}\n")).collect()
+}

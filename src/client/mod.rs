@@ -1,0 +1,151 @@
+//! The API client the CLI uses: the daemon's unix socket for a local daemon (TCP from
+//! `api.addr` where there are no unix sockets), or `--addr URL` with `HUSKY_TOKEN` as a bearer
+//! token for a remote one. Answers are JSON; errors carry the daemon's message.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+#[cfg(unix)]
+mod unix;
+
+/// Why a request got no answer it could use.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Nothing answers where the daemon should be.
+    NotRunning(String),
+    /// The daemon refused the request: its status and message.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The daemon's message.
+        message: String,
+    },
+    /// The exchange failed half-way or the answer was not JSON.
+    Broken(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::NotRunning(m) | ClientError::Broken(m) => f.write_str(m),
+            ClientError::Refused { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+/// A connection to one daemon.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+    /// Where it looked, for messages.
+    place: String,
+}
+
+fn config() -> ureq::config::Config {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+}
+
+impl Client {
+    /// The daemon of the data directory `data`.
+    pub fn local(data: &Path) -> Client {
+        #[cfg(unix)]
+        {
+            let sock = data.join("husky.sock");
+            Client {
+                agent: unix::agent(sock.clone(), config()),
+                base: "http://husky".into(),
+                token: None,
+                place: sock.display().to_string(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let addr = std::fs::read_to_string(data.join("api.addr"))
+                .map(|a| a.trim().to_owned())
+                .unwrap_or_else(|_| "127.0.0.1:8420".into());
+            let mut c = Client::remote(&format!("http://{addr}"), None);
+            c.place = data.join("api.addr").display().to_string();
+            c
+        }
+    }
+
+    /// A daemon at `url` (`http://host:port`), with an optional bearer token.
+    pub fn remote(url: &str, token: Option<String>) -> Client {
+        Client {
+            agent: ureq::Agent::new_with_config(config()),
+            base: url.trim_end_matches('/').to_owned(),
+            token,
+            place: url.to_owned(),
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        self.answer(req.call())
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let sent = req.header("Content-Type", "application/json").send(body.to_string());
+        self.answer(sent)
+    }
+
+    fn answer(
+        &self,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, ClientError> {
+        let mut response = sent.map_err(|e| match e {
+            ureq::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                ClientError::NotRunning(format!(
+                    "the daemon is not running (nothing answers on {}); start it with `husky start`",
+                    self.place
+                ))
+            }
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => ClientError::NotRunning(
+                format!("no daemon answers at {}; start it with `husky start`", self.place),
+            ),
+            other => ClientError::Broken(format!("talking to the daemon at {}: {other}", self.place)),
+        })?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::Broken(format!("reading the daemon's answer: {e}")))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            ClientError::Broken(format!("the daemon's answer is not JSON ({e}): {text}"))
+        })?;
+        if status >= 400 {
+            let message = value["error"].as_str().unwrap_or("refused").to_owned();
+            return Err(ClientError::Refused { status, message });
+        }
+        Ok(value)
+    }
+}
+
+/// The data directory for `husky_yaml`: `explicit`, else `$HUSKY_DATA`, else `.husky` beside it.
+pub fn data_dir(explicit: Option<&Path>, husky_yaml: &Path) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("HUSKY_DATA").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| husky_yaml.parent().unwrap_or(Path::new(".")).join(".husky"))
+}
