@@ -232,59 +232,19 @@ trait Targeted {
     }
 }
 
-impl Targeted for StartCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
+// argh has no flattening: every command repeats the three target options, and this gives
+// them one reading.
+macro_rules! targeted {
+    ($($cmd:ty),*) => {$(
+        impl Targeted for $cmd {
+            fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+                (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
+            }
+        }
+    )*};
 }
 
-impl Targeted for StopCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
-}
-
-impl Targeted for StatusCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
-}
-
-impl Targeted for RunCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
-}
-
-impl Targeted for ReloadCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
-}
-
-impl Targeted for PauseCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
-}
-
-impl Targeted for ResumeCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
-}
-
-impl Targeted for SkipCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
-}
-
-impl Targeted for CancelCmd {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-        (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-    }
-}
+targeted!(StartCmd, StopCmd, StatusCmd, RunCmd, ReloadCmd, PauseCmd, ResumeCmd, SkipCmd, CancelCmd);
 
 fn message(v: &Value) -> &str {
     v["message"].as_str().unwrap_or("done")
