@@ -9,6 +9,8 @@ mod fuzz;
 mod oracle;
 mod prune;
 mod rules;
+#[cfg(target_os = "linux")]
+mod scenarios;
 mod schema;
 mod tidy;
 mod util;
