@@ -380,8 +380,18 @@ pub fn run(cmd: &RunCmd) -> CliResult {
 /// Polls a run until it is over; returns its final status (RETRYING attempts are followed to
 /// the next one by the daemon's own numbering: the run itself ends RETRYING).
 fn wait_for_run(c: &Client, id: i64) -> Result<String, CliError> {
+    // The daemon answers before the run's row is committed: a moment of "not found" is normal.
+    let visible_by = SystemClock.monotonic() + Duration::from_secs(30);
     loop {
-        let run = c.get(&format!("/api/runs/{id}")).map_err(failed)?;
+        let run = match c.get(&format!("/api/runs/{id}")) {
+            Err(ClientError::Refused { status: 404, .. })
+                if SystemClock.monotonic() < visible_by =>
+            {
+                let _ = crossbeam_channel::after(Duration::from_millis(20)).recv();
+                continue;
+            }
+            other => other.map_err(failed)?,
+        };
         let status = run["status"].as_str().unwrap_or("").to_owned();
         if !matches!(status.as_str(), "PENDING" | "RUNNING") {
             return Ok(status);

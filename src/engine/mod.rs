@@ -86,12 +86,17 @@ pub fn restore(
     let names: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
     let mut restored = crate::store::resume::load(conn, &names)?;
     let dir = data_dir.display().to_string();
-    for r in &mut restored.live {
-        if !matches!(r.status, RunStatus::Running | RunStatus::Pending) {
-            continue;
-        }
-        let killed = crate::exec::kill_orphan(r.id, &dir, r.pid, r.pid_start);
-        if killed > 0 {
+    let suspects: Vec<usize> = (0..restored.live.len())
+        .filter(|i| matches!(restored.live[*i].status, RunStatus::Running | RunStatus::Pending))
+        .collect();
+    let runs: Vec<(i64, Option<u32>, Option<i64>)> = suspects
+        .iter()
+        .map(|i| (restored.live[*i].id, restored.live[*i].pid, restored.live[*i].pid_start))
+        .collect();
+    let killed = crate::exec::kill_orphans(&dir, &runs);
+    for (i, n) in suspects.into_iter().zip(killed) {
+        let r = &mut restored.live[i];
+        if n > 0 {
             log(&format!("recovery: killed what was left of run {} of {}", r.id, r.job));
             r.status = RunStatus::Running;
         }

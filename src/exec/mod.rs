@@ -21,7 +21,7 @@ mod windows;
 #[cfg(windows)]
 use windows as platform;
 
-pub use platform::{become_subreaper, kill_orphan, start_time};
+pub use platform::{become_subreaper, kill_orphans, start_time};
 
 /// Resource limits of each job (Unix: rlimits set in the child before exec; Windows: limits of
 /// the run's job object; open files are not limited on Windows).

@@ -274,24 +274,27 @@ pub fn kill_escaped(run_id: i64, main: u32) -> usize {
     }
 }
 
-/// Kills what is left of a run of a daemon that died: its process group, if the recorded
-/// leader is still the same process (pid and start time match; a recycled pid is left alone),
-/// and on Linux every process of ours whose environment carries both its `HUSKY_RUN_ID` and the
-/// daemon's `HUSKY_DATA_DIR` (they were reparented to init with the old daemon; another
-/// daemon's run with the same id is never touched). Returns how many signals were sent.
-pub fn kill_orphan(run_id: i64, data_dir: &str, pid: Option<u32>, pid_start: Option<i64>) -> usize {
-    let mut killed = 0;
-    if let (Some(pid), Some(recorded)) = (pid, pid_start)
-        && start_time(pid) == Some(recorded)
-        && let Ok(p) = libc::pid_t::try_from(pid)
-        // SAFETY: killpg has no memory-safety preconditions.
-        && unsafe { libc::killpg(p, libc::SIGKILL) } == 0
-    {
-        killed += 1;
+/// Kills what is left of the runs of a daemon that died, given as `(run id, pid, pid start)`:
+/// each run's process group, if the recorded leader is still the same process (pid and start
+/// time match; a recycled pid is left alone), and on Linux every process of ours whose
+/// environment carries both a run's `HUSKY_RUN_ID` and the daemon's `HUSKY_DATA_DIR` (they were
+/// reparented to init with the old daemon; another daemon's run with the same id is never
+/// touched). The process table is read once, however many runs there are. Returns, per run,
+/// how many signals were sent.
+pub fn kill_orphans(data_dir: &str, runs: &[(i64, Option<u32>, Option<i64>)]) -> Vec<usize> {
+    let mut killed = vec![0; runs.len()];
+    for (i, (_, pid, pid_start)) in runs.iter().enumerate() {
+        if let (Some(pid), Some(recorded)) = (*pid, *pid_start)
+            && start_time(pid) == Some(recorded)
+            && let Ok(p) = libc::pid_t::try_from(pid)
+            // SAFETY: killpg has no memory-safety preconditions.
+            && unsafe { libc::killpg(p, libc::SIGKILL) } == 0
+        {
+            killed[i] += 1;
+        }
     }
     #[cfg(target_os = "linux")]
     {
-        let needle = format!("HUSKY_RUN_ID={run_id}");
         let daemon = format!("HUSKY_DATA_DIR={data_dir}");
         let me = std::process::id();
         let pids = std::fs::read_dir("/proc")
@@ -305,19 +308,27 @@ pub fn kill_orphan(run_id: i64, data_dir: &str, pid: Option<u32>, pid_start: Opt
             }
             // Only processes of our own user have a readable environment.
             let Ok(environ) = std::fs::read(format!("/proc/{other}/environ")) else { continue };
-            let mut vars = environ.split(|&b| b == 0);
-            if vars.clone().any(|var| var == needle.as_bytes())
-                && vars.any(|var| var == daemon.as_bytes())
+            let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
+            if !vars.contains(&daemon.as_bytes()) {
+                continue;
+            }
+            let run = vars.iter().find_map(|v| {
+                std::str::from_utf8(v.strip_prefix(b"HUSKY_RUN_ID")?.strip_prefix(b"=")?)
+                    .ok()?
+                    .parse::<i64>()
+                    .ok()
+            });
+            if let Some(i) = run.and_then(|id| runs.iter().position(|r| r.0 == id))
                 && let Ok(p) = libc::pid_t::try_from(other)
                 // SAFETY: kill has no memory-safety preconditions.
                 && unsafe { libc::kill(p, libc::SIGKILL) } == 0
             {
-                killed += 1;
+                killed[i] += 1;
             }
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (run_id, data_dir);
+    let _ = data_dir;
     killed
 }
 
