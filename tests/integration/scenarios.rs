@@ -2,13 +2,12 @@
 //! through the CLI (`start`, `run --wait`, `reload`, `stop`) and checked in the database. Where
 //! husky deliberately differs (README, "Differences from Husky-Go"), the test says so.
 
-use std::path::Path;
 use std::time::Duration;
 
 use husky::clock::{Clock, SystemClock};
-use husky::store::{Pragmas, open_reader};
+use husky::store::Pragmas;
 
-use crate::util::TestDir;
+use crate::util::{TestDir, rows};
 
 /// A daemon started with `husky start` in a temporary directory, stopped at the end.
 struct Daemon {
@@ -54,16 +53,6 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.t.husky(&["stop", "--force"]).run();
     }
-}
-
-fn rows(db: &Path, sql: &str) -> Vec<String> {
-    let conn = open_reader(db, Pragmas::default()).expect("reader");
-    let mut stmt = conn.prepare(sql).expect(sql);
-    // NULL (a row still on its way, or a NULL in a concatenation) reads as "NULL".
-    stmt.query_map([], |r| r.get::<_, Option<String>>(0))
-        .expect(sql)
-        .map(|r| r.expect("row").unwrap_or_else(|| "NULL".into()))
-        .collect()
 }
 
 fn yaml(jobs: &str) -> String {
@@ -182,7 +171,10 @@ fn catchup_runs_a_missed_slot_once_and_only_for_catchup_jobs() {
         &["caught SUCCESS"],
     );
     let log = std::fs::read_to_string(d.t.path.join(".husky/huskyd.log")).expect("log");
-    assert!(log.contains("missed: skipped 1 missed fire(s)"), "{log}");
+    // How many slots were missed depends on where the hour falls; that they were skipped,
+    // and why, does not.
+    let skipped = log.lines().find(|l| l.contains("missed: skipped")).unwrap_or_default();
+    assert!(skipped.contains("missed fire(s)") && skipped.ends_with("(catchup is off)"), "{log}");
 }
 
 #[test]
