@@ -216,10 +216,16 @@ fn command(ctx: &Context, cmd: Command) -> Answer {
     }
 }
 
+/// Every job as the engine sees it.
+fn job_views(ctx: &Context) -> Result<Vec<JobView>, ApiError> {
+    match ctx.ask(Command::Status)? {
+        Reply::Jobs(jobs) => Ok(jobs),
+        _ => Err(ApiError::unavailable("the engine gave no status")),
+    }
+}
+
 fn status(ctx: &Context) -> Answer {
-    let Reply::Jobs(jobs) = ctx.ask(Command::Status)? else {
-        return Err(ApiError::unavailable("the engine gave no status"));
-    };
+    let jobs = job_views(ctx)?;
     let now = ctx.clock.now_utc();
     let running = jobs
         .iter()
@@ -242,9 +248,7 @@ fn status(ctx: &Context) -> Answer {
 }
 
 fn jobs(ctx: &Context, tag: Option<&str>) -> Answer {
-    let Reply::Jobs(jobs) = ctx.ask(Command::Status)? else {
-        return Err(ApiError::unavailable("the engine gave no status"));
-    };
+    let jobs = job_views(ctx)?;
     let list: Vec<Value> = jobs
         .iter()
         .filter(|j| tag.is_none_or(|t| j.job.tags.iter().any(|x| x == t)))
@@ -286,9 +290,7 @@ fn run(ctx: &Context, job: &str, body: &str) -> Answer {
 
 /// Cancels every unfinished run of a job.
 fn cancel_job(ctx: &Context, job: &str) -> Answer {
-    let Reply::Jobs(jobs) = ctx.ask(Command::Status)? else {
-        return Err(ApiError::unavailable("the engine gave no status"));
-    };
+    let jobs = job_views(ctx)?;
     let view = jobs
         .iter()
         .find(|j| j.job.name == job)

@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use super::output::{Format, Table};
 use super::{CliError, CliResult, config_path};
-use crate::client::{Client, ClientError, data_dir};
+use crate::client::{Client, ClientError};
 use crate::clock::{Clock, SystemClock};
+use crate::daemon::data_dir;
 
 fn client(config: Option<&PathBuf>, data: Option<&PathBuf>, addr: Option<&String>) -> Client {
     let addr = addr.cloned().or_else(|| std::env::var("HUSKY_ADDR").ok().filter(|v| !v.is_empty()));

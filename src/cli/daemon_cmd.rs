@@ -82,11 +82,8 @@ pub fn run_daemon(cmd: &DaemonCmd) -> CliResult {
     let husky_yaml = config_path(cmd.config.as_ref());
     let husky_yaml = std::path::absolute(&husky_yaml).unwrap_or(husky_yaml);
     let (config, daemon) = load(&husky_yaml, cmd.daemon_config.as_deref())?;
-    let data = cmd
-        .data
-        .clone()
-        .or_else(|| std::env::var_os("HUSKY_DATA").filter(|v| !v.is_empty()).map(PathBuf::from));
-    let paths = Paths::new(&husky_yaml, data.as_deref(), &daemon);
+    let data = crate::daemon::data_dir(cmd.data.as_deref(), &husky_yaml);
+    let paths = Paths::new(&husky_yaml, data, &daemon);
     let log = stderr_log(Arc::new(SystemClock));
     let d = Daemon::start(&paths, config, &daemon, &log)
         .map_err(|e| CliError::Failed(e.to_string()))?;
@@ -122,7 +119,8 @@ pub fn run_demo(cmd: &DemoCmd) -> CliResult {
     std::fs::write(&husky_yaml, DEMO_YAML)
         .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", husky_yaml.display())))?;
     let (config, daemon) = load(&husky_yaml, None)?;
-    let paths = Paths::new(&husky_yaml, None, &daemon);
+    // The demo's own directory, whatever HUSKY_DATA says.
+    let paths = Paths::new(&husky_yaml, dir.join(".husky"), &daemon);
     let log = stderr_log(Arc::new(SystemClock));
     let d = Daemon::start(&paths, config, &daemon, &log)
         .map_err(|e| CliError::Failed(e.to_string()))?;

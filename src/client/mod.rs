@@ -2,7 +2,7 @@
 //! `api.addr` where there are no unix sockets), or `--addr URL` with `HUSKY_TOKEN` as a bearer
 //! token for a remote one. Answers are JSON; errors carry the daemon's message.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -140,12 +140,4 @@ impl Client {
         }
         Ok(value)
     }
-}
-
-/// The data directory for `husky_yaml`: `explicit`, else `$HUSKY_DATA`, else `.husky` beside it.
-pub fn data_dir(explicit: Option<&Path>, husky_yaml: &Path) -> PathBuf {
-    explicit
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("HUSKY_DATA").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| husky_yaml.parent().unwrap_or(Path::new(".")).join(".husky"))
 }

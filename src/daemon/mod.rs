@@ -49,6 +49,8 @@ pub enum DaemonError {
     },
     /// The database could not be opened or read.
     Store(StoreError),
+    /// An API listener could not be opened.
+    Listen(crate::api::ListenError),
 }
 
 impl std::fmt::Display for DaemonError {
@@ -64,6 +66,7 @@ impl std::fmt::Display for DaemonError {
             }
             DaemonError::Io { what, error } => write!(f, "{what}: {error}"),
             DaemonError::Store(e) => write!(f, "the state database: {e}"),
+            DaemonError::Listen(e) => write!(f, "{e}"),
         }
     }
 }
@@ -79,6 +82,14 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
     move |error| DaemonError::Io { what, error }
 }
 
+/// The data directory for `husky_yaml`: `explicit`, else `$HUSKY_DATA`, else `.husky` beside it.
+pub fn data_dir(explicit: Option<&Path>, husky_yaml: &Path) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("HUSKY_DATA").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| husky_yaml.parent().unwrap_or(Path::new(".")).join(".husky"))
+}
+
 /// Where the daemon's files are.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -91,10 +102,8 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// The paths for `husky_yaml`, with an explicit data directory if given.
-    pub fn new(husky_yaml: &Path, data: Option<&Path>, daemon: &DaemonConfig) -> Paths {
-        let beside = husky_yaml.parent().unwrap_or(Path::new(".")).join(".husky");
-        let data = data.map_or(beside, Path::to_path_buf);
+    /// The paths for `husky_yaml` and its data directory `data`.
+    pub fn new(husky_yaml: &Path, data: PathBuf, daemon: &DaemonConfig) -> Paths {
         let db = match &daemon.storage.sqlite_path {
             Some(_) => store::database_path(husky_yaml, &daemon.storage),
             None => data.join("husky.db"),
@@ -189,6 +198,7 @@ impl Daemon {
         let seed = clock.now_utc().unix_timestamp_nanos().unsigned_abs() as u64
             ^ u64::from(std::process::id());
         let core = Core::new(Arc::new(config), Settings::of(&daemon.scheduler), &restored, seed);
+        let api_clock = clock.clone();
         let wiring =
             Wiring { inbox, events, orders, store, notices: None, log: log.clone(), clock };
         let engine = actor::spawn(core, restored, wiring).map_err(io("cannot start the engine"))?;
@@ -199,8 +209,8 @@ impl Daemon {
             husky_yaml: paths.husky_yaml.clone(),
             db: paths.db.clone(),
             pragmas,
-            started_at: clock_now(),
-            clock: Arc::new(SystemClock),
+            started_at: api_clock.now_utc(),
+            clock: api_clock,
             log: log.clone(),
         };
         let api = start_api(&ctx, paths, daemon, log);
@@ -258,10 +268,6 @@ impl Daemon {
     }
 }
 
-fn clock_now() -> time::OffsetDateTime {
-    SystemClock.now_utc()
-}
-
 /// Starts the listeners: the unix socket `husky.sock` (Unix) and TCP `api.addr`. When the
 /// default address is taken (and none was configured), an OS-chosen loopback port is used
 /// instead, with a warning. The bound address is written to `api.addr` in the data directory.
@@ -281,10 +287,7 @@ fn start_api(
         }
         other => other,
     };
-    let (api, bound) = started.map_err(|e| DaemonError::Io {
-        what: e.to_string(),
-        error: std::io::Error::other("listener"),
-    })?;
+    let (api, bound) = started.map_err(DaemonError::Listen)?;
     if let Some(addr) = bound {
         let file = paths.data.join("api.addr");
         std::fs::write(&file, &addr).map_err(io(format!("cannot write {}", file.display())))?;

@@ -430,12 +430,7 @@ impl Core {
                 slot.next = r.next_run;
             }
             if let Some(status) = r.last_outcome {
-                let passes = status == RunStatus::Success
-                    || (status == RunStatus::Failed
-                        && core
-                            .jobs
-                            .get(name)
-                            .is_some_and(|s| s.job.on_failure == OnFailure::Ignore));
+                let passes = core.passes(name, status);
                 core.outcomes.insert(name.clone(), (status, passes));
             }
         }
@@ -666,7 +661,7 @@ impl Core {
                 Some(last) if calendar && last > now => last,
                 _ => now,
             };
-            self.schedule_from(&name, from, now);
+            self.schedule_from(&name, from);
         }
     }
 
@@ -705,14 +700,14 @@ impl Core {
             if let Some(s) = self.jobs.get_mut(name) {
                 s.last_slot = Some(last);
             }
-            self.schedule_from(name, now, now);
+            self.schedule_from(name, now);
         } else if let Some(next) = pending
             && next > now
             && self.is_slot(name, next)
         {
-            self.set_fire(name, Some(next), now);
+            self.set_fire(name, Some(next));
         } else {
-            self.schedule_from(name, now, now);
+            self.schedule_from(name, now);
         }
     }
 
@@ -746,14 +741,14 @@ impl Core {
     }
 
     /// The first slot after `after` becomes the next fire.
-    fn schedule_from(&mut self, name: &str, after: OffsetDateTime, now: OffsetDateTime) {
+    fn schedule_from(&mut self, name: &str, after: OffsetDateTime) {
         let Some(slot) = self.jobs.get(name) else { return };
         let next =
             schedule::next_fire(&slot.job.frequency, slot.job.time, slot.zone, after).map(|f| f.at);
-        self.set_fire(name, next, now);
+        self.set_fire(name, next);
     }
 
-    fn set_fire(&mut self, name: &str, next: Option<OffsetDateTime>, _now: OffsetDateTime) {
+    fn set_fire(&mut self, name: &str, next: Option<OffsetDateTime>) {
         let jitter = self.settings.schedule_jitter;
         let extra = if jitter > Duration::ZERO {
             Duration::seconds_f64(jitter.as_seconds_f64() * self.rng.f64())
@@ -822,7 +817,7 @@ impl Core {
             s.skip_next = true; // not consumed by a slot that did not fire
         }
         let after = at.map_or(now, |a| a.max(now));
-        self.schedule_from(name, after, now);
+        self.schedule_from(name, after);
     }
 
     // ---- triggering -------------------------------------------------------------------------
@@ -1512,7 +1507,6 @@ impl Core {
             None => self.new_cycle(&r.job),
         };
         let cycle_entry = self.cycles.entry(cycle.clone()).or_default();
-        cycle_entry.members.entry(r.job.clone()).or_insert(Member::Untriggered);
         cycle_entry.members.insert(r.job.clone(), Member::Live(r.id));
         let mut run = Run {
             id: r.id,
@@ -1713,7 +1707,7 @@ impl Core {
                 let names: Vec<String> = self.jobs.keys().cloned().collect();
                 for name in names {
                     if self.jobs[&name].due.is_none() {
-                        self.schedule_from(&name, now, now);
+                        self.schedule_from(&name, now);
                     }
                 }
                 Reply::Done(format!("configuration reloaded ({} jobs)", self.jobs.len()))

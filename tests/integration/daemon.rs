@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, unbounded};
 use husky::clock::{Clock, SystemClock};
-use husky::store::{Pragmas, open_reader};
 
-use crate::util::TestDir;
+use crate::util::{TestDir, rows};
 
 /// A husky process in the background whose standard error is read line by line.
 struct Bg {
@@ -102,12 +101,6 @@ impl Drop for Bg {
     }
 }
 
-fn query(db: &Path, sql: &str) -> Vec<String> {
-    let conn = open_reader(db, Pragmas::default()).expect("reader");
-    let mut stmt = conn.prepare(sql).expect(sql);
-    stmt.query_map([], |r| r.get::<_, String>(0)).expect(sql).map(|r| r.expect("row")).collect()
-}
-
 fn alive(pid: u32) -> bool {
     // A zombie is not alive: it only waits to be reaped.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
@@ -127,13 +120,13 @@ fn the_demo_runs_its_pipeline_retry_healthcheck_and_sla_and_stops_on_sigterm() {
     d.signal("TERM");
     assert_eq!(d.exit_code(), 0, "{}", d.seen.join("\n"));
     let db = demo.join(".husky/husky.db");
-    let rows = query(
+    let runs = rows(
         &db,
         "SELECT job_name || ' ' || status || ' ' || trigger || ' ' || attempt FROM job_runs \
          WHERE job_name != 'heartbeat' ORDER BY id",
     );
     assert_eq!(
-        rows,
+        runs,
         [
             "extract SUCCESS manual 1",
             "flaky RETRYING manual 1",
@@ -143,12 +136,12 @@ fn the_demo_runs_its_pipeline_retry_healthcheck_and_sla_and_stops_on_sigterm() {
             "flaky SUCCESS retry 2",
         ]
     );
-    let load = query(
+    let load = rows(
         &db,
         "SELECT line FROM run_logs JOIN job_runs ON job_runs.id = run_id WHERE job_name = 'load'",
     );
     assert_eq!(load, ["loaded: transformed 42 rows"]);
-    let checked = query(
+    let checked = rows(
         &db,
         "SELECT sla_breached || ' ' || hc_status FROM job_runs WHERE job_name = 'checked'",
     );
@@ -228,14 +221,14 @@ fn kill_9_during_a_run_then_restart_kills_the_orphan_records_it_and_retries_it()
     }
     again.wait_for("sleeper: run 2 started (attempt 2, retry");
     let db = t.path.join(".husky/husky.db");
-    let first = query(&db, "SELECT status || ' ' || status_reason FROM job_runs WHERE id = 1");
+    let first = rows(&db, "SELECT status || ' ' || status_reason FROM job_runs WHERE id = 1");
     assert_eq!(first, ["RETRYING orphaned: daemon restarted"]);
     // A forced stop (second interrupt) kills the retry at once.
     again.signal("INT");
     again.wait_for("stopping");
     again.signal("INT");
     assert_eq!(again.exit_code(), 0);
-    let second = query(&db, "SELECT status || ' ' || status_reason FROM job_runs WHERE id = 2");
+    let second = rows(&db, "SELECT status || ' ' || status_reason FROM job_runs WHERE id = 2");
     assert_eq!(second, ["CANCELLED daemon shutdown"]);
 }
 
@@ -384,6 +377,6 @@ fn start_status_run_wait_pause_stop_with_their_exit_codes() {
     assert!(stopped.stdout.contains("daemon stopped"), "{}", stopped.stdout);
     t.husky(&["status"]).expect(4);
     let db = t.path.join(".husky/husky.db");
-    let rows = query(&db, "SELECT job_name || ' ' || status FROM job_runs ORDER BY id");
+    let rows = rows(&db, "SELECT job_name || ' ' || status FROM job_runs ORDER BY id");
     assert_eq!(rows, ["ok SUCCESS", "bad FAILED", "once CANCELLED", "once SKIPPED"]);
 }

@@ -99,3 +99,15 @@ pub fn shared_compat() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/compat");
     p.is_dir().then_some(p)
 }
+
+/// The first column of every row `sql` yields from the database at `db`, as text; NULL (a row
+/// still on its way, or a NULL in a concatenation) reads as "NULL".
+#[cfg(target_os = "linux")]
+pub fn rows(db: &Path, sql: &str) -> Vec<String> {
+    let conn = husky::store::open_reader(db, husky::store::Pragmas::default()).expect("reader");
+    let mut stmt = conn.prepare(sql).expect(sql);
+    stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+        .expect(sql)
+        .map(|r| r.expect("row").unwrap_or_else(|| "NULL".into()))
+        .collect()
+}
