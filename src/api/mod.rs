@@ -4,10 +4,13 @@
 //! read-only database connection. Every answer is JSON; errors are `{"error": "..."}` with a
 //! 4xx or 5xx status.
 
+mod reads;
 pub mod routes;
+mod stream;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -38,6 +41,14 @@ pub struct Context {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// The daemon's log.
     pub log: LogSink,
+    /// The store writer, for live log streams (`None`: streams are refused).
+    pub store: Option<crate::store::writer::StoreHandle>,
+    /// Why the database cannot be written right now (`None`: it can).
+    pub store_down: Arc<Mutex<Option<String>>>,
+    /// The dashboard's URL once the TCP listener is bound.
+    pub api_url: Arc<Mutex<Option<String>>>,
+    /// Log streams open now.
+    pub streams: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Context {
@@ -142,21 +153,45 @@ impl Api {
 
 fn serve(server: &tiny_http::Server, ctx: &Context) {
     let mut reader: Option<crate::store::query::Reader> = None;
-    let json: Option<tiny_http::Header> = "Content-Type: application/json".parse().ok();
     for mut request in server.incoming_requests() {
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             routes::handle(ctx, &mut reader, &mut request)
         }));
-        let (status, body) = answer.unwrap_or_else(|_| {
+        let out = answer.unwrap_or_else(|_| {
             (ctx.log)("api: internal error while handling a request (a bug)");
-            (500, serde_json::json!({ "error": "internal error (see the daemon log)" }))
+            routes::Out::Json(
+                500,
+                serde_json::json!({ "error": "internal error (see the daemon log)" }),
+            )
         });
-        let mut text = body.to_string();
-        text.push('\n');
-        let mut response = tiny_http::Response::from_string(text).with_status_code(status);
-        if let Some(h) = &json {
-            response.add_header(h.clone());
+        match out {
+            routes::Out::Json(status, body) => respond_json(request, status, &body),
+            routes::Out::Page(items, total) => {
+                let mut response = json_response(200, &serde_json::Value::Array(items));
+                if let Ok(h) = tiny_http::Header::from_bytes("X-Total-Count", total.to_string()) {
+                    response.add_header(h);
+                }
+                let _ = request.respond(response);
+            }
+            routes::Out::LogStream(s) => stream::spawn(ctx, request, s),
         }
-        let _ = request.respond(response);
     }
+}
+
+fn json_response(
+    status: u16,
+    body: &serde_json::Value,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let mut text = body.to_string();
+    text.push('\n');
+    let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+    if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", "application/json") {
+        response.add_header(h);
+    }
+    response
+}
+
+/// Answers `request` with a JSON body.
+fn respond_json(request: tiny_http::Request, status: u16, body: &serde_json::Value) {
+    let _ = request.respond(json_response(status, body));
 }

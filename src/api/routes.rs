@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::Context;
+use super::{Context, reads};
+use crate::config::Selector;
 use crate::engine::core::{Command, Created, JobView, Reply};
 use crate::store::query::{Reader, RunRow};
 use crate::store::ts;
@@ -22,13 +23,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: u16, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(status: u16, message: impl Into<String>) -> ApiError {
         ApiError { status, message: message.into() }
     }
-    fn bad(message: impl Into<String>) -> ApiError {
+    pub(super) fn bad(message: impl Into<String>) -> ApiError {
         ApiError::new(400, message)
     }
-    fn not_found(message: impl Into<String>) -> ApiError {
+    pub(super) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(404, message)
     }
     pub(super) fn unavailable(message: impl Into<String>) -> ApiError {
@@ -36,24 +37,47 @@ impl ApiError {
     }
 }
 
-type Answer = Result<(u16, Value), ApiError>;
+/// What a route answers.
+#[derive(Debug)]
+pub enum Out {
+    /// A JSON document with its status.
+    Json(u16, Value),
+    /// One page of a list (a JSON array) and how many items match in all (`X-Total-Count`).
+    Page(Vec<Value>, u64),
+    /// Server-sent events of a run's log, served on a thread of their own.
+    LogStream(super::stream::LogStream),
+}
 
-/// Answers one request.
-pub fn handle(
-    ctx: &Context,
-    reader: &mut Option<Reader>,
-    rq: &mut tiny_http::Request,
-) -> (u16, Value) {
+pub(super) type Answer = Result<Out, ApiError>;
+
+/// Answers one request; a log stream is handed back to be served elsewhere.
+pub fn handle(ctx: &Context, reader: &mut Option<Reader>, rq: &mut tiny_http::Request) -> Out {
     let method = rq.method().as_str().to_ascii_uppercase();
     let url = rq.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let last_event_id = rq
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Last-Event-ID"))
+        .and_then(|h| h.value.as_str().trim().parse().ok());
     let body = if method == "POST" { read_body(rq) } else { Ok(String::new()) };
-    let answer = body.and_then(|body| route(ctx, reader, &method, &segments, query, &body));
-    match answer {
-        Ok(a) => a,
-        Err(e) => (e.status, json!({ "error": e.message })),
+    let req = Req { method: &method, segments: &segments, query, last_event_id };
+    match body.and_then(|body| route(ctx, reader, &req, &body)) {
+        Ok(out) => out,
+        Err(e) => Out::Json(e.status, json!({ "error": e.message })),
     }
+}
+
+/// The parts of a request the routes read.
+#[derive(Debug)]
+pub(super) struct Req<'a> {
+    method: &'a str,
+    segments: &'a [&'a str],
+    /// The query string (without `?`).
+    pub query: &'a str,
+    /// A `Last-Event-ID` header: the last log row a client of a stream has.
+    pub last_event_id: Option<i64>,
 }
 
 fn read_body(rq: &mut tiny_http::Request) -> Result<String, ApiError> {
@@ -69,24 +93,46 @@ fn read_body(rq: &mut tiny_http::Request) -> Result<String, ApiError> {
     Ok(text)
 }
 
-fn route(
-    ctx: &Context,
-    reader: &mut Option<Reader>,
-    method: &str,
-    segments: &[&str],
-    query: &str,
-    body: &str,
-) -> Answer {
-    match (method, segments) {
+fn json(v: Value) -> Answer {
+    Ok(Out::Json(200, v))
+}
+
+fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -> Answer {
+    let query = rq.query;
+    match (rq.method, rq.segments) {
         ("GET", ["api", "status"]) => status(ctx),
-        ("GET", ["api", "jobs"]) => jobs(ctx, param(query, "tag").as_deref()),
+        ("GET", ["api", "jobs"]) => {
+            let views = job_views(ctx)?;
+            let r = with_reader(ctx, reader)?;
+            reads::jobs(r, &views, selector(query)?.as_ref())
+        }
         ("POST", ["api", "jobs", "pause" | "resume"]) => {
-            let paused = segments[2] == "pause";
+            let paused = rq.segments[2] == "pause";
             let tag = param(query, "tag")
                 .ok_or_else(|| ApiError::bad("tag query parameter is required"))?;
             command(ctx, Command::PauseTag { tag, paused })
         }
+        ("GET", ["api", "jobs", job]) => {
+            let config = config(ctx)?;
+            let views = job_views(ctx)?;
+            reads::job(with_reader(ctx, reader)?, &config, &views, job, query)
+        }
+        ("GET", ["api", "jobs", job, "next"]) => {
+            reads::next(&*config(ctx)?, ctx.clock.now_utc(), job, query)
+        }
         ("POST", ["api", "jobs", job, "run"]) => run(ctx, job, body),
+        ("POST", ["api", "jobs", job, "retry"]) => {
+            let of = reads::retry_of(with_reader(ctx, reader)?, &*config(ctx)?, job)?;
+            command(
+                ctx,
+                Command::Retry {
+                    job: (*job).to_owned(),
+                    of,
+                    reason: reason(body)?,
+                    by: "api".into(),
+                },
+            )
+        }
         ("POST", ["api", "jobs", job, action @ ("pause" | "resume")]) => {
             command(ctx, Command::Pause { job: (*job).to_owned(), paused: *action == "pause" })
         }
@@ -94,36 +140,71 @@ fn route(
             command(ctx, Command::Skip { job: (*job).to_owned() })
         }
         ("POST", ["api", "jobs", job, "cancel"]) => cancel_job(ctx, job),
+        ("GET", ["api", "runs" | "audit"]) => {
+            let tagged = match selector(query)? {
+                Some(sel) => Some(reads::tagged(&*config(ctx)?, &sel)),
+                None => None,
+            };
+            reads::runs(with_reader(ctx, reader)?, query, tagged)
+        }
         ("POST", ["api", "runs", id, "cancel"]) => {
             let run_id = run_id(id)?;
             command(ctx, Command::Cancel { run_id, by: "api".into() })
         }
         ("GET", ["api", "runs", id]) => {
             let id = run_id(id)?;
-            let r = with_reader(ctx, reader)?;
-            let row = r.run(id).map_err(store_error)?;
-            row.map(|row| (200, run_json(&row)))
+            let row = with_reader(ctx, reader)?.run(id).map_err(store_error)?;
+            row.map(|row| Out::Json(200, run_json(&row)))
                 .ok_or_else(|| ApiError::not_found(format!("run {id} not found")))
         }
+        ("GET", ["api", "runs", id, "logs"]) => {
+            reads::logs(with_reader(ctx, reader)?, run_id(id)?, query)
+        }
+        ("GET", ["api", "runs", id, "logs", "stream"]) => {
+            let id = run_id(id)?;
+            if with_reader(ctx, reader)?.run(id).map_err(store_error)?.is_none() {
+                return Err(ApiError::not_found(format!("run {id} not found")));
+            }
+            let after = match param(query, "after_id") {
+                Some(v) => Some(v.parse().map_err(|_| ApiError::bad("after_id must be a row id"))?),
+                None => rq.last_event_id,
+            };
+            let include_hc = flag(query, "include_healthcheck");
+            Ok(Out::LogStream(super::stream::LogStream { run_id: id, after_id: after, include_hc }))
+        }
+        ("GET", ["api", "runs", id, "outputs"]) => {
+            let rows =
+                with_reader(ctx, reader)?.outputs_by_run(run_id(id)?).map_err(store_error)?;
+            json(Value::Array(rows.iter().map(reads::output_json).collect()))
+        }
+        ("GET", ["api", "cycles", id]) => {
+            let Reply::Open(open) = ctx.ask(Command::CycleOpen((*id).to_owned()))? else {
+                return Err(ApiError::unavailable("the engine gave no answer"));
+            };
+            reads::cycle(with_reader(ctx, reader)?, id, open)
+        }
+        ("GET", ["api", "tags"]) => reads::tags(with_reader(ctx, reader)?, &*config(ctx)?),
+        ("GET", ["api", "dag"]) => json(reads::dag(&*config(ctx)?)),
+        ("GET", ["api", "export"]) => reads::export(with_reader(ctx, reader)?, &*config(ctx)?),
         ("POST", ["api", "daemon", "stop"]) => {
-            let force = param(query, "force").is_some_and(|v| v == "true" || v == "1");
+            let force = flag(query, "force");
             let reply = ctx.ask(Command::Shutdown { force })?;
             let message = match reply {
                 Reply::Done(m) => m,
                 _ => "daemon stopping".into(),
             };
-            Ok((200, json!({ "ok": true, "message": message })))
+            json(json!({ "ok": true, "message": message }))
         }
         ("POST", ["api", "daemon", "reload"]) => {
             match crate::daemon::load_for_reload(&ctx.husky_yaml) {
                 Ok(config) => command(ctx, Command::Reload(config)),
                 Err(errors) => {
                     (ctx.log)("reload rejected: the configuration in force stays");
-                    Ok((200, json!({ "ok": false, "error": errors.join("\n"), "errors": errors })))
+                    json(json!({ "ok": false, "error": errors.join("\n"), "errors": errors }))
                 }
             }
         }
-        (_, ["api", ..]) if known(segments) => Err(ApiError::new(405, "method not allowed")),
+        (_, ["api", ..]) if known(rq.segments) => Err(ApiError::new(405, "method not allowed")),
         _ => Err(ApiError::not_found("not found")),
     }
 }
@@ -135,13 +216,25 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/jobs"),
     ("POST", "/api/jobs/pause"),
     ("POST", "/api/jobs/resume"),
+    ("GET", "/api/jobs/{job}"),
+    ("GET", "/api/jobs/{job}/next"),
     ("POST", "/api/jobs/{job}/run"),
+    ("POST", "/api/jobs/{job}/retry"),
     ("POST", "/api/jobs/{job}/pause"),
     ("POST", "/api/jobs/{job}/resume"),
     ("POST", "/api/jobs/{job}/skip"),
     ("POST", "/api/jobs/{job}/cancel"),
+    ("GET", "/api/runs"),
+    ("GET", "/api/audit"),
     ("GET", "/api/runs/{id}"),
+    ("GET", "/api/runs/{id}/logs"),
+    ("GET", "/api/runs/{id}/logs/stream"),
+    ("GET", "/api/runs/{id}/outputs"),
     ("POST", "/api/runs/{id}/cancel"),
+    ("GET", "/api/cycles/{id}"),
+    ("GET", "/api/tags"),
+    ("GET", "/api/dag"),
+    ("GET", "/api/export"),
     ("POST", "/api/daemon/stop"),
     ("POST", "/api/daemon/reload"),
 ];
@@ -155,7 +248,17 @@ fn known(segments: &[&str]) -> bool {
     })
 }
 
-fn param(query: &str, name: &str) -> Option<String> {
+/// A `tag` selector parameter, parsed.
+fn selector(query: &str) -> Result<Option<Selector>, ApiError> {
+    param(query, "tag").map(|t| Selector::parse(&t).map_err(ApiError::bad)).transpose()
+}
+
+/// A boolean parameter: `true` or `1`.
+pub(super) fn flag(query: &str, name: &str) -> bool {
+    param(query, name).is_some_and(|v| v == "true" || v == "1")
+}
+
+pub(super) fn param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == name).then(|| percent_decode(v))
@@ -187,7 +290,7 @@ fn percent_decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn run_id(text: &str) -> Result<i64, ApiError> {
+pub(super) fn run_id(text: &str) -> Result<i64, ApiError> {
     text.parse().map_err(|_| ApiError::bad("invalid run id"))
 }
 
@@ -199,20 +302,31 @@ fn with_reader<'a>(ctx: &Context, reader: &'a mut Option<Reader>) -> Result<&'a 
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(store_error)`
-fn store_error(e: crate::store::StoreError) -> ApiError {
+pub(super) fn store_error(e: crate::store::StoreError) -> ApiError {
     ApiError::unavailable(format!("the database cannot be read: {e}"))
 }
 
 /// Sends a command; its reply becomes the answer (an engine refusal is a 400).
 fn command(ctx: &Context, cmd: Command) -> Answer {
     match ctx.ask(cmd)? {
-        Reply::Done(message) => Ok((200, json!({ "ok": true, "message": message }))),
+        Reply::Done(message) => json(json!({ "ok": true, "message": message })),
         Reply::Error(message) if message.starts_with("no job named") => {
             Err(ApiError::not_found(message))
         }
         Reply::Error(message) => Err(ApiError::bad(message)),
-        Reply::Runs(runs) => Ok((202, runs_json(&runs))),
-        Reply::Jobs(jobs) => Ok((200, Value::Array(jobs.iter().map(job_json).collect()))),
+        Reply::Conflict(message) => Err(ApiError::new(409, message)),
+        Reply::Runs(runs) => Ok(Out::Json(202, runs_json(&runs))),
+        Reply::Jobs(_) | Reply::Config(_) | Reply::Open(_) => {
+            Err(ApiError::unavailable("the engine gave an unexpected answer"))
+        }
+    }
+}
+
+/// The configuration in force.
+fn config(ctx: &Context) -> Result<std::sync::Arc<crate::config::Config>, ApiError> {
+    match ctx.ask(Command::Config)? {
+        Reply::Config(c) => Ok(c.0),
+        _ => Err(ApiError::unavailable("the engine gave no configuration")),
     }
 }
 
@@ -232,60 +346,42 @@ fn status(ctx: &Context) -> Answer {
         .flat_map(|j| &j.runs)
         .filter(|(_, s)| *s == crate::store::RunStatus::Running)
         .count();
-    Ok((
-        200,
-        json!({
-            "ok": true,
-            "version": env!("CARGO_PKG_VERSION"),
-            "pid": std::process::id(),
-            "started_at": ts(ctx.started_at),
-            "uptime_s": (now - ctx.started_at).whole_seconds(),
-            "jobs": jobs.len(),
-            "paused_jobs": jobs.iter().filter(|j| j.paused).count(),
-            "running_runs": running,
-        }),
-    ))
-}
-
-fn jobs(ctx: &Context, tag: Option<&str>) -> Answer {
-    let jobs = job_views(ctx)?;
-    let list: Vec<Value> = jobs
-        .iter()
-        .filter(|j| tag.is_none_or(|t| j.job.tags.iter().any(|x| x == t)))
-        .map(job_json)
-        .collect();
-    Ok((200, Value::Array(list)))
-}
-
-fn job_json(v: &JobView) -> Value {
-    json!({
-        "name": v.job.name,
-        "description": v.job.description,
-        "frequency": v.job.frequency_raw,
-        "timezone": v.job.timezone,
-        "tags": v.job.tags,
-        "next_run": v.next_run.map(ts),
-        "paused": v.paused,
-        "skip_next": v.skip_next,
-        "running": v.runs.iter().any(|(_, s)| *s == crate::store::RunStatus::Running),
-        "runs": v.runs.iter().map(|(id, s)| json!({ "id": id, "status": s.as_str() })).collect::<Vec<_>>(),
-    })
+    let store_error = ctx.store_down.lock().map(|e| e.clone()).unwrap_or(None);
+    json(json!({
+        "ok": true,
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "started_at": ts(ctx.started_at),
+        "uptime_s": (now - ctx.started_at).whole_seconds(),
+        "config_path": ctx.husky_yaml.display().to_string(),
+        "db_path": ctx.db.display().to_string(),
+        "api_url": ctx.api_url.lock().map(|u| u.clone()).unwrap_or(None),
+        "store": if store_error.is_some() { "degraded" } else { "ok" },
+        "store_error": store_error,
+        "jobs": jobs.len(),
+        "paused_jobs": jobs.iter().filter(|j| j.paused).count(),
+        "running_runs": running,
+    }))
 }
 
 fn run(ctx: &Context, job: &str, body: &str) -> Answer {
-    let reason = if body.trim().is_empty() {
-        None
-    } else {
-        let v: Value = serde_json::from_str(body)
-            .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
-        v.get("reason").and_then(Value::as_str).map(str::to_owned)
-    };
+    command(ctx, Command::Run { job: job.to_owned(), reason: reason(body)?, by: "api".into() })
+}
+
+/// The `reason` of a JSON body (an empty body has none).
+fn reason(body: &str) -> Result<Option<String>, ApiError> {
+    if body.trim().is_empty() {
+        return Ok(None);
+    }
+    let v: Value =
+        serde_json::from_str(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
+    let reason = v.get("reason").and_then(Value::as_str).map(str::to_owned);
     if let Some(r) = &reason
         && r.chars().count() > MAX_REASON
     {
         return Err(ApiError::bad(format!("reason is longer than {MAX_REASON} characters")));
     }
-    command(ctx, Command::Run { job: job.to_owned(), reason, by: "api".into() })
+    Ok(reason)
 }
 
 /// Cancels every unfinished run of a job.
@@ -304,7 +400,7 @@ fn cancel_job(ctx: &Context, job: &str) -> Answer {
             cancelled.push(*run_id);
         }
     }
-    Ok((200, json!({ "ok": true, "cancelled": cancelled })))
+    json(json!({ "ok": true, "cancelled": cancelled }))
 }
 
 fn runs_json(runs: &[Created]) -> Value {

@@ -9,28 +9,11 @@ use argh::FromArgs;
 use serde_json::{Value, json};
 
 use super::output::{Format, Table};
+use super::remote::{Targeted, escape, failed, job_path};
 use super::{CliError, CliResult, config_path};
 use crate::client::{Client, ClientError};
 use crate::clock::{Clock, SystemClock};
 use crate::daemon::data_dir;
-
-fn client(config: Option<&PathBuf>, data: Option<&PathBuf>, addr: Option<&String>) -> Client {
-    let addr = addr.cloned().or_else(|| std::env::var("HUSKY_ADDR").ok().filter(|v| !v.is_empty()));
-    match addr {
-        Some(url) => {
-            let token = std::env::var("HUSKY_TOKEN").ok().filter(|v| !v.is_empty());
-            Client::remote(&url, token)
-        }
-        None => Client::local(&data_dir(data.map(PathBuf::as_path), &config_path(config))),
-    }
-}
-
-fn failed(e: ClientError) -> CliError {
-    match e {
-        ClientError::NotRunning(m) => CliError::NoDaemon(m),
-        other => CliError::Failed(other.to_string()),
-    }
-}
 
 #[derive(FromArgs, Debug)]
 /// Start the daemon in the background and wait until its API answers; its log goes to
@@ -60,6 +43,9 @@ pub struct StopCmd {
     /// stop running jobs now
     #[argh(switch)]
     force: bool,
+    /// after this long (e.g. 30s, 5m), stop the jobs still running as --force does
+    #[argh(option)]
+    timeout: Option<String>,
     /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
@@ -82,35 +68,6 @@ pub struct StatusCmd {
     /// output format: table, json, ndjson, csv or tsv
     #[argh(option, default = "Format::Text")]
     format: Format,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
-}
-
-#[derive(FromArgs, Debug)]
-/// Run a job now (or every job with --tag). With --wait, wait until the run ends: exit 0
-/// if it succeeded, 1 if it failed, 3 if it was skipped or cancelled.
-#[argh(subcommand, name = "run")]
-pub struct RunCmd {
-    /// the job
-    #[argh(positional)]
-    job: Option<String>,
-    /// run every job with this tag
-    #[argh(option)]
-    tag: Option<String>,
-    /// why (recorded with the run; at most 500 characters)
-    #[argh(option, short = 'r')]
-    reason: Option<String>,
-    /// wait until the run ends
-    #[argh(switch)]
-    wait: bool,
     /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
@@ -224,50 +181,15 @@ pub struct CancelCmd {
     addr: Option<String>,
 }
 
-/// The daemon a command talks to.
-trait Targeted {
-    fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>);
-    fn client(&self) -> Client {
-        let (config, data, addr) = self.target();
-        client(config, data, addr)
-    }
-}
-
-// argh has no flattening: every command repeats the three target options, and this gives
-// them one reading.
-macro_rules! targeted {
-    ($($cmd:ty),*) => {$(
-        impl Targeted for $cmd {
-            fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
-                (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
-            }
-        }
-    )*};
-}
-
-targeted!(StartCmd, StopCmd, StatusCmd, RunCmd, ReloadCmd, PauseCmd, ResumeCmd, SkipCmd, CancelCmd);
+super::remote::targeted!(
+    StartCmd, StopCmd, StatusCmd, ReloadCmd, PauseCmd, ResumeCmd, SkipCmd, CancelCmd
+);
 
 fn message(v: &Value) -> &str {
     v["message"].as_str().unwrap_or("done")
 }
 
-/// `/api/jobs/<job>/...` with the job name escaped.
-fn job_path(job: &str, action: &str) -> String {
-    format!("/api/jobs/{}/{action}", escape(job))
-}
-
-fn escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn one_of(job: Option<&String>, tag: Option<&String>) -> Result<(), CliError> {
+pub(super) fn one_of(job: Option<&String>, tag: Option<&String>) -> Result<(), CliError> {
     match (job, tag) {
         (Some(_), Some(_)) => Err(CliError::Usage("give a job or --tag, not both".into())),
         (None, None) => Err(CliError::Usage("give a job name or --tag TAG".into())),
@@ -316,89 +238,6 @@ pub fn status(cmd: &StatusCmd) -> CliResult {
     }
     print!("{}", table.render(cmd.format));
     Ok(())
-}
-
-pub fn run(cmd: &RunCmd) -> CliResult {
-    one_of(cmd.job.as_ref(), cmd.tag.as_ref())?;
-    if let Some(r) = &cmd.reason
-        && r.chars().count() > crate::api::routes::MAX_REASON
-    {
-        return Err(CliError::Usage(format!(
-            "--reason is longer than {} characters",
-            crate::api::routes::MAX_REASON
-        )));
-    }
-    let c = cmd.client();
-    let body = json!({ "reason": cmd.reason });
-    let mut created = Vec::new();
-    let jobs: Vec<String> = match (&cmd.job, &cmd.tag) {
-        (Some(job), _) => vec![job.clone()],
-        (None, Some(tag)) => {
-            let list = c.get(&format!("/api/jobs?tag={}", escape(tag))).map_err(failed)?;
-            let names: Vec<String> = list
-                .as_array()
-                .map(|l| l.iter().filter_map(|j| j["name"].as_str().map(str::to_owned)).collect())
-                .unwrap_or_default();
-            if names.is_empty() {
-                return Err(CliError::Failed(format!("no job has the tag {tag:?}")));
-            }
-            names
-        }
-        (None, None) => Vec::new(),
-    };
-    for job in &jobs {
-        let answer = c.post(&job_path(job, "run"), &body).map_err(failed)?;
-        for r in answer["runs"].as_array().into_iter().flatten() {
-            let (id, status) =
-                (r["run_id"].as_i64().unwrap_or(0), r["status"].as_str().unwrap_or(""));
-            match r["reason"].as_str() {
-                Some(why) if status == "SKIPPED" => println!("{job}: run {id} SKIPPED: {why}"),
-                _ => println!("{job}: run {id} triggered"),
-            }
-            created.push((job.clone(), id, status.to_owned()));
-        }
-    }
-    if !cmd.wait {
-        return Ok(());
-    }
-    let mut worst = 0;
-    for (job, id, status) in created {
-        let end = if status == "SKIPPED" { status } else { wait_for_run(&c, id)? };
-        println!("{job}: run {id} {end}");
-        worst = worst.max(match end.as_str() {
-            "SUCCESS" => 0,
-            "FAILED" => 2,
-            _ => 1,
-        });
-    }
-    match worst {
-        0 => Ok(()),
-        1 => Err(CliError::NotDone(String::new())),
-        _ => Err(CliError::Failed(String::new())),
-    }
-}
-
-/// Polls a run until it is over; returns its final status (RETRYING attempts are followed to
-/// the next one by the daemon's own numbering: the run itself ends RETRYING).
-fn wait_for_run(c: &Client, id: i64) -> Result<String, CliError> {
-    // The daemon answers before the run's row is committed: a moment of "not found" is normal.
-    let visible_by = SystemClock.monotonic() + Duration::from_secs(30);
-    loop {
-        let run = match c.get(&format!("/api/runs/{id}")) {
-            Err(ClientError::Refused { status: 404, .. })
-                if SystemClock.monotonic() < visible_by =>
-            {
-                let _ = crossbeam_channel::after(Duration::from_millis(20)).recv();
-                continue;
-            }
-            other => other.map_err(failed)?,
-        };
-        let status = run["status"].as_str().unwrap_or("").to_owned();
-        if !matches!(status.as_str(), "PENDING" | "RUNNING") {
-            return Ok(status);
-        }
-        let _ = crossbeam_channel::after(Duration::from_millis(100)).recv();
-    }
 }
 
 pub fn reload(cmd: &ReloadCmd) -> CliResult {
@@ -460,17 +299,37 @@ pub fn cancel(cmd: &CancelCmd) -> CliResult {
 }
 
 pub fn stop(cmd: &StopCmd) -> CliResult {
+    let limit = match &cmd.timeout {
+        Some(t) => Some(
+            crate::config::parse_duration(t)
+                .ok()
+                .and_then(|d| Duration::try_from(d).ok())
+                .ok_or_else(|| {
+                    CliError::Usage(format!("--timeout {t:?} is not a duration (e.g. 30s)"))
+                })?,
+        ),
+        None => None,
+    };
     let c = cmd.client();
     let pid = c.get("/api/status").map_err(failed)?["pid"].as_u64();
     let path = if cmd.force { "/api/daemon/stop?force=true" } else { "/api/daemon/stop" };
     let answer = c.post(path, &json!({})).map_err(failed)?;
     println!("{}", message(&answer));
+    let mut deadline = limit.map(|d| SystemClock.monotonic() + d);
     // Done when the daemon no longer answers.
     loop {
         match c.get("/api/status") {
             Err(ClientError::NotRunning(_)) => break,
             Ok(v) if v["pid"].as_u64() != pid => break,
             _ => {}
+        }
+        if deadline.is_some_and(|d| SystemClock.monotonic() >= d) {
+            deadline = None;
+            println!(
+                "still running after {}: stopping its jobs now",
+                cmd.timeout.as_deref().unwrap_or("")
+            );
+            let _ = c.post("/api/daemon/stop?force=true", &json!({}));
         }
         let _ = crossbeam_channel::after(Duration::from_millis(50)).recv();
     }
@@ -486,7 +345,7 @@ pub fn start(cmd: &StartCmd) -> CliResult {
     }
     let husky_yaml = config_path(cmd.config.as_ref());
     let husky_yaml = std::path::absolute(&husky_yaml).unwrap_or(husky_yaml);
-    let data = data_dir(cmd.data.as_deref(), &husky_yaml);
+    let data = data_dir(super::data_flag(cmd.data.as_ref()), &husky_yaml);
     std::fs::create_dir_all(&data)
         .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", data.display())))?;
     let log_path = data.join("huskyd.log");

@@ -82,7 +82,7 @@ pub fn run_daemon(cmd: &DaemonCmd) -> CliResult {
     let husky_yaml = config_path(cmd.config.as_ref());
     let husky_yaml = std::path::absolute(&husky_yaml).unwrap_or(husky_yaml);
     let (config, daemon) = load(&husky_yaml, cmd.daemon_config.as_deref())?;
-    let data = crate::daemon::data_dir(cmd.data.as_deref(), &husky_yaml);
+    let data = crate::daemon::data_dir(super::data_flag(cmd.data.as_ref()), &husky_yaml);
     let paths = Paths::new(&husky_yaml, data, &daemon);
     let log = stderr_log(Arc::new(SystemClock));
     let d = Daemon::start(&paths, config, &daemon, &log)

@@ -5,10 +5,13 @@ mod config_cmd;
 mod control;
 mod daemon_cmd;
 mod graph;
+mod history;
 mod init;
-mod next;
+pub mod next;
 pub mod output;
 mod prune;
+mod remote;
+mod runs;
 mod validate;
 
 use std::fmt;
@@ -59,12 +62,24 @@ pub type CliResult = Result<(), CliError>;
 #[derive(FromArgs, Debug)]
 /// husky: a local-first job scheduler with dependency graphs.
 ///
-/// Options take their value as a separate word (`--format json`); root options go before the
-/// subcommand. HUSKY_CONFIG sets the default for --config.
+/// Options take their value as a separate word (`--format json`). -c, -d and --addr work
+/// before the command (for every command) or after it; HUSKY_CONFIG, HUSKY_DATA and
+/// HUSKY_ADDR set their defaults.
 struct Husky {
     /// print the version, commit and build date
     #[argh(switch, short = 'V')]
     version: bool,
+    /// the husky.yaml for every command (default: $HUSKY_CONFIG, else ./husky.yaml)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// the data directory for every command (default: $HUSKY_DATA, else .husky beside
+    /// husky.yaml)
+    #[argh(option, short = 'd')]
+    data: Option<PathBuf>,
+    /// a remote daemon's URL for every command (default: $HUSKY_ADDR; HUSKY_TOKEN is its
+    /// bearer token)
+    #[argh(option)]
+    addr: Option<String>,
 
     #[argh(subcommand)]
     command: Option<Command>,
@@ -85,7 +100,13 @@ enum Command {
     Start(control::StartCmd),
     Stop(control::StopCmd),
     Status(control::StatusCmd),
-    Run(control::RunCmd),
+    Run(runs::RunCmd),
+    Retry(runs::RetryCmd),
+    Logs(history::LogsCmd),
+    History(history::HistoryCmd),
+    Audit(history::AuditCmd),
+    Export(history::ExportCmd),
+    Dash(history::DashCmd),
     Reload(control::ReloadCmd),
     Pause(control::PauseCmd),
     Resume(control::ResumeCmd),
@@ -113,6 +134,11 @@ pub fn main(args: &[String]) -> ExitCode {
             };
         }
     };
+    let _ = GLOBALS.set(Globals {
+        config: husky.config.clone(),
+        data: husky.data.clone(),
+        addr: husky.addr.clone(),
+    });
     let result = if husky.version {
         println!("{}", version_line());
         Ok(())
@@ -134,7 +160,13 @@ pub fn main(args: &[String]) -> ExitCode {
             Some(Command::Start(c)) => control::start(&c),
             Some(Command::Stop(c)) => control::stop(&c),
             Some(Command::Status(c)) => control::status(&c),
-            Some(Command::Run(c)) => control::run(&c),
+            Some(Command::Run(c)) => runs::run(&c),
+            Some(Command::Retry(c)) => runs::retry(&c),
+            Some(Command::Logs(c)) => history::logs(&c),
+            Some(Command::History(c)) => history::history(&c),
+            Some(Command::Audit(c)) => history::audit(&c),
+            Some(Command::Export(c)) => history::export(&c),
+            Some(Command::Dash(c)) => history::dash(&c),
             Some(Command::Reload(c)) => control::reload(&c),
             Some(Command::Pause(c)) => control::pause(&c, true),
             Some(Command::Resume(c)) => control::resume(&c),
@@ -164,9 +196,30 @@ pub fn version_line() -> String {
     )
 }
 
-/// The husky.yaml to use: `--config`, else `$HUSKY_CONFIG`, else `./husky.yaml`.
+/// The root options (given before the command): defaults for every command's own.
+#[derive(Debug, Default)]
+struct Globals {
+    config: Option<PathBuf>,
+    data: Option<PathBuf>,
+    addr: Option<String>,
+}
+
+static GLOBALS: std::sync::OnceLock<Globals> = std::sync::OnceLock::new();
+
+fn globals() -> &'static Globals {
+    GLOBALS.get_or_init(Globals::default)
+}
+
+/// The data directory option: the command's, else the root one (else `None`: the default).
+fn data_flag(flag: Option<&PathBuf>) -> Option<&std::path::Path> {
+    flag.or(globals().data.as_ref()).map(PathBuf::as_path)
+}
+
+/// The husky.yaml to use: `--config`, else the root `--config`, else `$HUSKY_CONFIG`, else
+/// `./husky.yaml`.
 fn config_path(flag: Option<&PathBuf>) -> PathBuf {
-    flag.cloned()
+    flag.or(globals().config.as_ref())
+        .cloned()
         .or_else(|| std::env::var_os("HUSKY_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("husky.yaml"))
 }

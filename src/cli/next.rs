@@ -66,7 +66,7 @@ pub fn run(cmd: &NextCmd) -> CliResult {
     Ok(())
 }
 
-fn job_fires(job: &Job, from: OffsetDateTime, count: usize) -> Value {
+pub fn job_fires(job: &Job, from: OffsetDateTime, count: usize) -> Value {
     let tz = schedule::job_zone(job.timezone.as_deref());
     let fires: Vec<Value> = schedule::next_fires(&job.frequency, job.time, tz, from, count)
         .into_iter()
@@ -89,7 +89,7 @@ fn job_fires(job: &Job, from: OffsetDateTime, count: usize) -> Value {
 }
 
 /// The documented JSON shape: `{"job","timezone","fires":[{"at","local","note"}]}` only.
-fn wire_shape(job: &Value) -> Value {
+pub fn wire_shape(job: &Value) -> Value {
     let fires: Vec<Value> = job["fires"]
         .as_array()
         .map(Vec::as_slice)

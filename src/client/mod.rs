@@ -36,7 +36,7 @@ impl std::fmt::Display for ClientError {
 }
 
 /// A connection to one daemon.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Client {
     agent: ureq::Agent,
     base: String,
@@ -105,11 +105,85 @@ impl Client {
         self.answer(sent)
     }
 
-    fn answer(
+    /// `GET path` of a server-sent event stream: calls `on_event(event, data, id)` for each
+    /// event until the stream ends or `on_event` returns false. No overall timeout.
+    pub fn events(
+        &self,
+        path: &str,
+        mut on_event: impl FnMut(&str, &str, Option<i64>) -> bool,
+    ) -> Result<(), ClientError> {
+        use std::io::BufRead;
+        let mut req = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .config()
+            .timeout_global(None)
+            .build()
+            .header("Accept", "text/event-stream");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let response = self.sent(req.call())?;
+        let status = response.status().as_u16();
+        if status >= 400 {
+            return Err(self.refused(status, response));
+        }
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        let (mut event, mut data, mut id) = (String::new(), String::new(), None);
+        for line in reader.lines() {
+            let line = line.map_err(|e| ClientError::Broken(format!("reading the stream: {e}")))?;
+            if line.is_empty() {
+                if !data.is_empty() || !event.is_empty() {
+                    let name = if event.is_empty() { "message" } else { event.as_str() };
+                    if !on_event(name, &data, id) {
+                        return Ok(());
+                    }
+                }
+                (event, data, id) = (String::new(), String::new(), None);
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().parse().ok();
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET path` of a list: the items and the total count (`X-Total-Count`, else the length).
+    pub fn page(&self, path: &str) -> Result<(Vec<Value>, u64), ClientError> {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let response = self.sent(req.call())?;
+        let total = response
+            .headers()
+            .get("X-Total-Count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let value = self.read(response)?;
+        let items = match value {
+            Value::Array(items) => items,
+            other => {
+                return Err(ClientError::Broken(format!(
+                    "expected a list from {path}, got {other}"
+                )));
+            }
+        };
+        let total = total.unwrap_or(items.len() as u64);
+        Ok((items, total))
+    }
+
+    fn sent(
         &self,
         sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Value, ClientError> {
-        let mut response = sent.map_err(|e| match e {
+    ) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
+        sent.map_err(|e| match e {
             ureq::Error::Io(io)
                 if matches!(
                     io.kind(),
@@ -125,19 +199,38 @@ impl Client {
                 format!("no daemon answers at {}; start it with `husky start`", self.place),
             ),
             other => ClientError::Broken(format!("talking to the daemon at {}: {other}", self.place)),
-        })?;
+        })
+    }
+
+    fn refused(&self, status: u16, mut response: ureq::http::Response<ureq::Body>) -> ClientError {
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("refused with HTTP {status}"));
+        ClientError::Refused { status, message }
+    }
+
+    /// The JSON of an answer; a 4xx or 5xx is [`ClientError::Refused`] with its message.
+    fn read(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<Value, ClientError> {
         let status = response.status().as_u16();
+        if status >= 400 {
+            return Err(self.refused(status, response));
+        }
         let text = response
             .body_mut()
             .read_to_string()
             .map_err(|e| ClientError::Broken(format!("reading the daemon's answer: {e}")))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
+        serde_json::from_str(&text).map_err(|e| {
             ClientError::Broken(format!("the daemon's answer is not JSON ({e}): {text}"))
-        })?;
-        if status >= 400 {
-            let message = value["error"].as_str().unwrap_or("refused").to_owned();
-            return Err(ClientError::Refused { status, message });
-        }
-        Ok(value)
+        })
+    }
+
+    fn answer(
+        &self,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, ClientError> {
+        let response = self.sent(sent)?;
+        self.read(response)
     }
 }

@@ -9,7 +9,9 @@ mod frequency;
 mod husky;
 mod model;
 mod read;
+mod selector;
 mod size;
+pub mod view;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ pub use frequency::{
     Frequency, FrequencyError, TimeOfDay, TimeUse, Weekday, parse_frequency, parse_time,
 };
 pub use model::*;
+pub use selector::Selector;
 pub use size::{MAX_SIZE, SIZE_UNITS, SizeError, format_size, parse_size};
 
 use diag::{Diagnostics, Scope};

@@ -175,10 +175,19 @@ impl Daemon {
         let (store, store_events, writer) = writer::spawn(conn, options, clock.clone())
             .map_err(io("cannot start the store writer"))?;
         let store_log = log.clone();
+        let store_down: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let down = store_down.clone();
         std::thread::Builder::new()
             .name("husky-store-events".into())
             .spawn(move || {
                 for e in store_events {
+                    if let Ok(mut d) = down.lock() {
+                        match &e {
+                            writer::StoreEvent::Unavailable { error } => *d = Some(error.clone()),
+                            writer::StoreEvent::Recovered { .. } => *d = None,
+                            _ => {}
+                        }
+                    }
                     store_log(&format!("store: {e:?}"));
                 }
             })
@@ -199,6 +208,7 @@ impl Daemon {
             ^ u64::from(std::process::id());
         let core = Core::new(Arc::new(config), Settings::of(&daemon.scheduler), &restored, seed);
         let api_clock = clock.clone();
+        let store_handle = store.clone();
         let wiring =
             Wiring { inbox, events, orders, store, notices: None, log: log.clone(), clock };
         let engine = actor::spawn(core, restored, wiring).map_err(io("cannot start the engine"))?;
@@ -212,6 +222,10 @@ impl Daemon {
             started_at: api_clock.now_utc(),
             clock: api_clock,
             log: log.clone(),
+            store: Some(store_handle),
+            store_down,
+            api_url: Arc::default(),
+            streams: Arc::default(),
         };
         let api = start_api(&ctx, paths, daemon, log);
         let api = match api {
@@ -289,6 +303,9 @@ fn start_api(
     };
     let (api, bound) = started.map_err(DaemonError::Listen)?;
     if let Some(addr) = bound {
+        if let Ok(mut url) = ctx.api_url.lock() {
+            *url = Some(format!("http://{addr}"));
+        }
         let file = paths.data.join("api.addr");
         std::fs::write(&file, &addr).map_err(io(format!("cannot write {}", file.display())))?;
         log(&format!("API on http://{addr} and {}", paths.data.join("husky.sock").display()));

@@ -48,8 +48,9 @@ pub fn handle_signals(
                 return;
             }
             match rx.recv() {
-                Ok(Reply::Done(m) | Reply::Error(m)) => log(&m),
-                Ok(Reply::Runs(_) | Reply::Jobs(_)) | Err(_) => {}
+                Ok(Reply::Done(m) | Reply::Error(m) | Reply::Conflict(m)) => log(&m),
+                Ok(Reply::Runs(_) | Reply::Jobs(_) | Reply::Config(_) | Reply::Open(_))
+                | Err(_) => {}
             }
         }
     })?;

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::template::{self, Outputs};
 use super::{Now, Settings, backoff};
-use crate::config::{Concurrency, Config, Job, NotifyTarget, OnFailure};
+use crate::config::{Concurrency, Config, Job, NotifyTarget, OnFailure, Selector};
 use crate::exec::attempt::{Attempt, AttemptResult, HcStatus};
 use crate::exec::pool::RunEvent;
 use crate::schedule::{self, Zone};
@@ -79,6 +79,17 @@ pub enum Command {
         /// Pause or resume.
         paused: bool,
     },
+    /// Run a job's last FAILED run again, as the next attempt of its cycle.
+    Retry {
+        /// The job.
+        job: String,
+        /// Its last completed run, as the database has it.
+        of: RetryOf,
+        /// Why (default: `retry of run N`).
+        reason: Option<String>,
+        /// Who.
+        by: String,
+    },
     /// Skip the job's pending runs, or if none, its next scheduled slot.
     Skip {
         /// The job.
@@ -86,6 +97,10 @@ pub enum Command {
     },
     /// Every job with its schedule and state.
     Status,
+    /// The configuration in force.
+    Config,
+    /// Whether a cycle still has runs to come (its members not all settled).
+    CycleOpen(String),
     /// Swap in a new, already validated configuration.
     Reload(Arc<Config>),
     /// Stop firing, drain, then stop what is left (`force`: stop it all now).
@@ -102,10 +117,40 @@ pub enum Reply {
     Runs(Vec<Created>),
     /// The jobs, by name.
     Jobs(Vec<JobView>),
+    /// The configuration in force.
+    Config(InForce),
+    /// Whether the cycle asked about is still open.
+    Open(bool),
     /// Done; a message for people.
     Done(String),
     /// Refused; a message for people.
     Error(String),
+    /// Refused because of the job's state (a retry of a run that did not fail, or while one
+    /// is running); a message for people.
+    Conflict(String),
+}
+
+/// The configuration in force (equal only to itself).
+#[derive(Debug, Clone)]
+pub struct InForce(pub Arc<Config>);
+
+impl PartialEq for InForce {
+    fn eq(&self, other: &InForce) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The run a [`Command::Retry`] retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryOf {
+    /// Its id.
+    pub run_id: i64,
+    /// Its status (only FAILED can be retried).
+    pub status: RunStatus,
+    /// Its attempt.
+    pub attempt: u32,
+    /// Its cycle.
+    pub cycle_id: Option<String>,
 }
 
 /// A job as the engine sees it.
@@ -390,7 +435,8 @@ pub struct Core {
     timers: BTreeSet<(OffsetDateTime, Timer)>,
     /// Latest outcome per job: its status and whether dependents may proceed.
     outcomes: HashMap<String, (RunStatus, bool)>,
-    paused_tags: BTreeSet<String>,
+    /// Paused tag selectors, by their canonical text.
+    paused_tags: BTreeMap<String, Selector>,
     last_id: i64,
     active: usize,
     rng: fastrand::Rng,
@@ -413,7 +459,11 @@ impl Core {
             queue: VecDeque::new(),
             timers: BTreeSet::new(),
             outcomes: HashMap::new(),
-            paused_tags: restored.paused_tags.clone(),
+            paused_tags: restored
+                .paused_tags
+                .iter()
+                .filter_map(|t| Selector::parse(t).ok().map(|s| (s.to_string(), s)))
+                .collect(),
             last_id: restored.last_run_id,
             active: 0,
             rng: fastrand::Rng::with_seed(seed),
@@ -576,7 +626,7 @@ impl Core {
     }
 
     fn paused(&self, slot: &JobSlot) -> bool {
-        slot.paused || slot.job.tags.iter().any(|t| self.paused_tags.contains(t))
+        slot.paused || self.paused_tags.values().any(|s| s.matches(&slot.job.tags))
     }
 
     fn passes(&self, job: &str, status: RunStatus) -> bool {
@@ -892,7 +942,22 @@ impl Core {
         cycle: &str,
         now: OffsetDateTime,
     ) -> Created {
-        let id = self.record(job, trigger, &by, reason.clone(), cycle, 1, now);
+        self.start_run(job, trigger, by, reason, cycle, 1, now)
+    }
+
+    /// [`Core::trigger`] for a given attempt.
+    #[allow(clippy::too_many_arguments)]
+    fn start_run(
+        &mut self,
+        job: &Arc<Job>,
+        trigger: Trigger,
+        by: String,
+        reason: Option<String>,
+        cycle: &str,
+        attempt: u32,
+        now: OffsetDateTime,
+    ) -> Created {
+        let id = self.record(job, trigger, &by, reason.clone(), cycle, attempt, now);
         let created =
             |status, reason| Created { job: job.name.clone(), run_id: id, status, reason };
         let stopped = self.cycles.get(cycle).and_then(|c| c.stopped_by.clone());
@@ -940,7 +1005,7 @@ impl Core {
             Run {
                 id,
                 job: job.clone(),
-                attempt: 1,
+                attempt,
                 trigger,
                 triggered_by: by,
                 reason,
@@ -1481,6 +1546,94 @@ impl Core {
         self.queue.push_back(new);
     }
 
+    /// Pauses or resumes a tag selector. A pause is a rule that also holds for jobs added
+    /// later; a resume removes the rule of the same selector.
+    fn pause_tag(&mut self, tag: &str, paused: bool) -> Reply {
+        let selector = match Selector::parse(tag) {
+            Ok(s) => s,
+            Err(e) => return Reply::Error(e),
+        };
+        let key = selector.to_string();
+        let n = self.jobs.values().filter(|s| selector.matches(&s.job.tags)).count();
+        if paused {
+            if n == 0 {
+                return Reply::Error(format!("no job matches the tag selector {tag:?}"));
+            }
+            self.paused_tags.insert(key.clone(), selector);
+        } else if self.paused_tags.remove(&key).is_none() {
+            let rules: Vec<&str> = self
+                .paused_tags
+                .iter()
+                .filter(|(_, rule)| {
+                    self.jobs
+                        .values()
+                        .any(|s| selector.matches(&s.job.tags) && rule.matches(&s.job.tags))
+                })
+                .map(|(k, _)| k.as_str())
+                .collect();
+            return Reply::Error(if rules.is_empty() {
+                format!("the tag selector {key:?} is not paused")
+            } else {
+                format!(
+                    "the tag selector {key:?} is not paused; its jobs are paused by {}: resume \
+                     that instead",
+                    rules.join(", ")
+                )
+            });
+        }
+        self.out.push(Effect::PauseTag { tag: key.clone(), paused });
+        let verb = if paused { "paused" } else { "resumed" };
+        Reply::Done(format!("tag {key} {verb} ({n} jobs)"))
+    }
+
+    /// Runs a job's last FAILED run again as the next attempt of its cycle; when that cycle is
+    /// over, it is opened again so the job's `after:` children follow a success.
+    fn retry(
+        &mut self,
+        job: &str,
+        of: &RetryOf,
+        reason: Option<String>,
+        by: String,
+        now: OffsetDateTime,
+    ) -> Reply {
+        let Some(slot) = self.jobs.get(job) else {
+            return Reply::Error(self.unknown_job(job));
+        };
+        if self.stopping {
+            return Reply::Error("the daemon is shutting down".into());
+        }
+        if let Some(live) = self.runs.values().find(|r| r.job.name == job) {
+            return Reply::Conflict(format!(
+                "{job} has run {} in progress; retry it once it has ended",
+                live.id
+            ));
+        }
+        let last = self.outcomes.get(job).map(|o| o.0);
+        if of.status != RunStatus::Failed || last.is_some_and(|s| s != RunStatus::Failed) {
+            let status = last.filter(|s| *s != RunStatus::Failed).unwrap_or(of.status);
+            return Reply::Conflict(format!(
+                "the last run of {job} ended {}; only a FAILED run can be retried",
+                status.as_str()
+            ));
+        }
+        let job = slot.job.clone();
+        let cycle = match &of.cycle_id {
+            Some(id) if self.cycles.contains_key(id) => id.clone(),
+            Some(id) => {
+                let mut cycle = Cycle::default();
+                for m in self.closure(&job.name) {
+                    cycle.members.insert(m, Member::Untriggered);
+                }
+                self.cycles.insert(id.clone(), cycle);
+                id.clone()
+            }
+            None => self.new_cycle(&job.name),
+        };
+        let reason = reason.or_else(|| Some(format!("retry of run {}", of.run_id)));
+        let created = self.start_run(&job, Trigger::Retry, by, reason, &cycle, of.attempt + 1, now);
+        Reply::Runs(vec![created])
+    }
+
     // ---- recovery ---------------------------------------------------------------------------
 
     fn recover(&mut self, r: &RestoredRun, now: OffsetDateTime) {
@@ -1588,14 +1741,18 @@ impl Core {
                 if self.stopping {
                     return Reply::Error("the daemon is shutting down".into());
                 }
+                let selector = match Selector::parse(&tag) {
+                    Ok(s) => s,
+                    Err(e) => return Reply::Error(e),
+                };
                 let jobs: Vec<Arc<Job>> = self
                     .jobs
                     .values()
-                    .filter(|s| s.job.tags.contains(&tag))
+                    .filter(|s| selector.matches(&s.job.tags))
                     .map(|s| s.job.clone())
                     .collect();
                 if jobs.is_empty() {
-                    return Reply::Error(format!("no job has the tag {tag:?}"));
+                    return Reply::Error(format!("no job matches the tag selector {tag:?}"));
                 }
                 let mut created = Vec::new();
                 for job in jobs {
@@ -1631,20 +1788,8 @@ impl Core {
                 let verb = if paused { "paused" } else { "resumed" };
                 Reply::Done(format!("{job} {verb}"))
             }
-            Command::PauseTag { tag, paused } => {
-                let n = self.jobs.values().filter(|s| s.job.tags.contains(&tag)).count();
-                if n == 0 {
-                    return Reply::Error(format!("no job has the tag {tag:?}"));
-                }
-                if paused {
-                    self.paused_tags.insert(tag.clone());
-                } else {
-                    self.paused_tags.remove(&tag);
-                }
-                self.out.push(Effect::PauseTag { tag: tag.clone(), paused });
-                let verb = if paused { "paused" } else { "resumed" };
-                Reply::Done(format!("tag {tag} {verb} ({n} jobs)"))
-            }
+            Command::PauseTag { tag, paused } => self.pause_tag(&tag, paused),
+            Command::Retry { job, of, reason, by } => self.retry(&job, &of, reason, by, now),
             Command::Skip { job } => {
                 let Some(slot) = self.jobs.get(&job) else {
                     return Reply::Error(self.unknown_job(&job));
@@ -1678,6 +1823,8 @@ impl Core {
                 }
                 Reply::Done(format!("{job}: {} pending run(s) skipped", pending.len()))
             }
+            Command::Config => Reply::Config(InForce(self.config.clone())),
+            Command::CycleOpen(id) => Reply::Open(self.cycles.contains_key(&id)),
             Command::Status => {
                 let mut live: HashMap<&str, Vec<(i64, RunStatus)>> = HashMap::new();
                 for r in self.runs.values() {

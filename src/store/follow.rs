@@ -43,17 +43,32 @@ pub enum Next {
 impl Follower {
     /// Starts following `run_id`, backfilling through `reader` (of the same database).
     pub fn new(handle: StoreHandle, reader: Reader, run_id: i64) -> Result<Follower, StoreError> {
+        Follower::after(handle, reader, run_id, 0)
+    }
+
+    /// Starts following `run_id` after the line at position `after_seq` (0: from the start).
+    pub fn after(
+        handle: StoreHandle,
+        reader: Reader,
+        run_id: i64,
+        after_seq: i64,
+    ) -> Result<Follower, StoreError> {
         let (until, live) = handle.subscribe(run_id)?;
         Ok(Follower {
             handle,
             reader,
             run_id,
             until,
-            after_seq: 0,
+            after_seq,
             last_live_id: until,
             live: Some(live),
             backfilling: true,
         })
+    }
+
+    /// The follower's connection, for other reads of the same database.
+    pub fn reader(&self) -> &Reader {
+        &self.reader
     }
 
     /// The next lines: the backfill first, then live lines (waiting up to `timeout`).

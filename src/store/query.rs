@@ -239,6 +239,8 @@ pub struct RunFilter {
     pub until: Option<OffsetDateTime>,
     /// Case-insensitive substring of `reason`.
     pub reason: Option<String>,
+    /// One cycle.
+    pub cycle_id: Option<String>,
     /// Whether the SLA was breached.
     pub sla_breached: Option<bool>,
     /// Page size: 0 means [`DEFAULT_LIMIT`]; at most [`MAX_LIMIT`].
@@ -256,6 +258,8 @@ pub struct LogFilter {
     pub job: Option<String>,
     /// One stream.
     pub stream: Option<Stream>,
+    /// Leave out the healthcheck's lines.
+    pub hide_healthcheck: bool,
     /// Case-insensitive substring of the line.
     pub q: Option<String>,
     /// Only lines with a row id above this.
@@ -457,6 +461,13 @@ impl Reader {
             .query_map(params![run_id, after_seq, up_to_id, limit], log_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    /// The position (`seq`) of a run's last line with row id at most `id` (0 if none): where a
+    /// client that has every line up to row `id` resumes.
+    pub fn log_seq_at(&self, run_id: i64, id: i64) -> Result<i64, StoreError> {
+        let sql = "SELECT coalesce(max(seq), 0) FROM run_logs WHERE run_id = ?1 AND id <= ?2";
+        Ok(self.stmt(sql)?.query_row(params![run_id, id], |row| row.get(0))?)
     }
 
     /// The lines of a run with row id in `(after_id, up_to_id]`, in id (commit) order: what a
@@ -692,6 +703,10 @@ fn run_where(f: &RunFilter) -> Option<Where> {
         w.push("trigger = ?", [Value::Text(trigger.as_str().into())]);
         indexed = true;
     }
+    if let Some(cycle) = &f.cycle_id {
+        w.push("cycle_id = ?", [Value::Text(cycle.clone())]);
+        indexed = true;
+    }
     if f.since.is_some() || f.until.is_some() {
         // Always both bounds: with one, SQLite prefers walking every run newest first and
         // testing created_at (a full walk when few match); with a range it takes
@@ -735,6 +750,9 @@ fn log_where(f: &LogFilter) -> Where {
     }
     if let Some(stream) = f.stream {
         w.push("run_logs.stream = ?", [Value::Text(stream.as_str().into())]);
+    }
+    if f.hide_healthcheck {
+        w.push("run_logs.stream <> ?", [Value::Text(Stream::Healthcheck.as_str().into())]);
     }
     if let Some(q) = &f.q {
         w.push("run_logs.line LIKE ? ESCAPE '\\'", [Value::Text(like_pattern(q))]);
@@ -1042,6 +1060,7 @@ mod tests {
                 since: Some(datetime!(2026-01-02 00:00 UTC)),
                 until: Some(datetime!(2026-01-02 00:00 UTC)),
                 reason: Some("hotfix".into()),
+                cycle_id: None,
                 sla_breached: Some(true),
                 limit: 5,
                 offset: 0,

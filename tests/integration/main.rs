@@ -6,6 +6,8 @@ mod cli;
 mod daemon;
 mod docs;
 mod fuzz;
+#[cfg(target_os = "linux")]
+mod operator;
 mod oracle;
 mod prune;
 mod rules;
