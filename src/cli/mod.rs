@@ -9,6 +9,7 @@ mod init;
 mod next;
 pub mod output;
 mod prune;
+mod term;
 mod validate;
 
 use std::fmt;
