@@ -12,6 +12,7 @@ pub mod output;
 mod prune;
 mod remote;
 mod runs;
+mod term;
 mod validate;
 
 use std::fmt;

@@ -9,7 +9,7 @@
 //! - `manual` and `after:` never fire on their own.
 
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
-use time_tz::{Offset, TimeZone};
+use time_tz::{Offset, TimeZone, Tz};
 
 pub use zone::Zone;
 
@@ -250,23 +250,31 @@ pub fn calendar_dst_fires(
 mod tests;
 
 /// The zone a job runs in: its own (already defaulted from `defaults.timezone`), else the
-/// system zone (`TZ` when it names an IANA zone, else the OS setting), else UTC.
+/// system zone (see [`local_tz`]).
 pub fn job_zone(timezone: Option<&str>) -> &'static Zone {
     let tz = timezone
         .and_then(time_tz::timezones::get_by_name)
-        .or_else(|| {
-            std::env::var("TZ")
-                .ok()
-                .and_then(|v| time_tz::timezones::get_by_name(v.trim_start_matches(':')))
-        })
-        .or_else(|| time_tz::system::get_timezone().ok())
-        .unwrap_or(time_tz::timezones::db::UTC);
+        .unwrap_or_else(|| local_tz(std::env::var("TZ").ok().as_deref()));
     Zone::of(tz)
+}
+
+/// The system zone: `tz_var` (the value of `TZ`, with or without POSIX's leading `:`) when it
+/// names an IANA zone, else the OS setting, else UTC.
+pub fn local_tz(tz_var: Option<&str>) -> &'static Tz {
+    tz_var
+        .and_then(|v| time_tz::timezones::get_by_name(v.trim_start_matches(':')))
+        .or_else(|| time_tz::system::get_timezone().ok())
+        .unwrap_or(time_tz::timezones::db::UTC)
 }
 
 /// The local time of an instant in `tz` and the zone's abbreviation there (`EDT`, `+0530`).
 pub fn local(tz: &Zone, at: OffsetDateTime) -> (OffsetDateTime, String) {
-    let offset = tz.tz().get_offset_utc(&at);
+    local_in(tz.tz(), at)
+}
+
+/// [`local`] for a time-tz zone.
+pub fn local_in(tz: &Tz, at: OffsetDateTime) -> (OffsetDateTime, String) {
+    let offset = tz.get_offset_utc(&at);
     let utc = offset.to_utc();
     let name = match offset.name() {
         // Zones without a letter abbreviation carry the POSIX placeholder `%z`.
