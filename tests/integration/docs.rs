@@ -86,7 +86,8 @@ fn help_and_man_list_every_command() {
     let man = roff_text("man/husky.1");
     let commands = [
         "validate", "config", "init", "dag", "tags", "next", "prune", "daemon", "demo", "start",
-        "stop", "status", "run", "reload", "pause", "resume", "skip", "cancel",
+        "stop", "status", "run", "reload", "pause", "resume", "skip", "cancel", "retry", "logs",
+        "history", "audit", "export", "dash",
     ];
     for cmd in commands {
         assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
@@ -105,6 +106,17 @@ fn help_and_man_list_every_command() {
         "--force",
         "--tag",
         "--run",
+        "--follow",
+        "--timeout",
+        "--tail",
+        "--include-healthcheck",
+        "--since",
+        "--until",
+        "--timestamps",
+        "--last",
+        "--export",
+        "--limit",
+        "--no-open",
     ];
     for flag in flags {
         assert!(man.contains(flag), "husky(1) lacks {flag}");
