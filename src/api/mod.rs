@@ -14,7 +14,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use time::OffsetDateTime;
 
-use crate::engine::actor::{EngineMsg, LogSink};
+use crate::engine::actor::EngineMsg;
 use crate::engine::core::{Command, Reply};
 use crate::store::Pragmas;
 
@@ -37,7 +37,9 @@ pub struct Context {
     /// The clock (for uptime).
     pub clock: Arc<dyn crate::clock::Clock>,
     /// The daemon's log.
-    pub log: LogSink,
+    pub log: crate::log::Logger,
+    /// Reloads husky.yaml (and huskyd.yaml's `log.level`).
+    pub reloader: crate::daemon::Reloader,
 }
 
 impl std::fmt::Debug for Context {
@@ -148,7 +150,7 @@ fn serve(server: &tiny_http::Server, ctx: &Context) {
             routes::handle(ctx, &mut reader, &mut request)
         }));
         let (status, body) = answer.unwrap_or_else(|_| {
-            (ctx.log)("api: internal error while handling a request (a bug)");
+            ctx.log.error("api: internal error while handling a request (a bug)");
             (500, serde_json::json!({ "error": "internal error (see the daemon log)" }))
         });
         let mut text = body.to_string();
