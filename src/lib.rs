@@ -50,6 +50,7 @@ pub mod daemon;
 pub mod dag;
 pub mod engine;
 pub mod exec;
+pub mod log;
 pub mod schedule;
 pub mod store;
 

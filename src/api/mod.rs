@@ -17,7 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use time::OffsetDateTime;
 
-use crate::engine::actor::{EngineMsg, LogSink};
+use crate::engine::actor::EngineMsg;
 use crate::engine::core::{Command, Reply};
 use crate::store::Pragmas;
 
@@ -40,7 +40,9 @@ pub struct Context {
     /// The clock (for uptime).
     pub clock: Arc<dyn crate::clock::Clock>,
     /// The daemon's log.
-    pub log: LogSink,
+    pub log: crate::log::Logger,
+    /// Reloads husky.yaml (and huskyd.yaml's `log.level`).
+    pub reloader: crate::daemon::Reloader,
     /// The store writer, for live log streams (`None`: streams are refused).
     pub store: Option<crate::store::writer::StoreHandle>,
     /// Why the database cannot be written right now (`None`: it can).
@@ -158,7 +160,7 @@ fn serve(server: &tiny_http::Server, ctx: &Context) {
             routes::handle(ctx, &mut reader, &mut request)
         }));
         let out = answer.unwrap_or_else(|_| {
-            (ctx.log)("api: internal error while handling a request (a bug)");
+            ctx.log.error("api: internal error while handling a request (a bug)");
             routes::Out::Json(
                 500,
                 serde_json::json!({ "error": "internal error (see the daemon log)" }),

@@ -195,15 +195,12 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
             };
             json(json!({ "ok": true, "message": message }))
         }
-        ("POST", ["api", "daemon", "reload"]) => {
-            match crate::daemon::load_for_reload(&ctx.husky_yaml) {
-                Ok(config) => command(ctx, Command::Reload(config)),
-                Err(errors) => {
-                    (ctx.log)("reload rejected: the configuration in force stays");
-                    json(json!({ "ok": false, "error": errors.join("\n"), "errors": errors }))
-                }
+        ("POST", ["api", "daemon", "reload"]) => match ctx.reloader.reload(|c| command(ctx, c)) {
+            Ok(answer) => answer,
+            Err(errors) => {
+                json(json!({ "ok": false, "error": errors.join("\n"), "errors": errors }))
             }
-        }
+        },
         (_, ["api", ..]) if known(rq.segments) => Err(ApiError::new(405, "method not allowed")),
         _ => Err(ApiError::not_found("not found")),
     }

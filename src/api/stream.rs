@@ -57,11 +57,11 @@ pub fn spawn(ctx: &Context, request: tiny_http::Request, stream: LogStream) {
     let started = std::thread::Builder::new().name("husky-http-stream".into()).spawn(move || {
         let _slot = slot;
         if let Err(e) = serve(&ctx, request, stream) {
-            (ctx.log)(&format!("api: a log stream of run {} ended early: {e}", stream.run_id));
+            ctx.log.warn(&format!("api: a log stream of run {} ended early: {e}", stream.run_id));
         }
     });
     if let Err(e) = started {
-        log(&format!("api: cannot start a thread for a log stream: {e}"));
+        log.error(&format!("api: cannot start a thread for a log stream: {e}"));
     }
 }
 

@@ -9,9 +9,10 @@ use argh::FromArgs;
 use super::{CliError, CliResult, config_path};
 use crate::clock::SystemClock;
 use crate::config::{self, DaemonConfig, Severity};
-use crate::daemon::{Daemon, Paths, stderr_log};
+use crate::daemon::{Daemon, Paths};
 use crate::engine::actor::EngineMsg;
 use crate::engine::core::Command;
+use crate::log::Logger;
 
 #[derive(FromArgs, Debug)]
 /// Run the daemon.
@@ -29,7 +30,8 @@ enum DaemonAction {
 
 #[derive(FromArgs, Debug)]
 /// Run the daemon in the foreground until SIGTERM or SIGINT (a second SIGINT stops every run
-/// at once); SIGHUP reloads husky.yaml. The log goes to standard error.
+/// at once); SIGHUP reloads husky.yaml. The log goes where huskyd.yaml's log.output says
+/// (standard output by default).
 #[argh(subcommand, name = "run")]
 pub struct RunCmd {
     /// the husky.yaml to run (default: $HUSKY_CONFIG, else ./husky.yaml)
@@ -84,12 +86,21 @@ pub fn run_daemon(cmd: &DaemonCmd) -> CliResult {
     let (config, daemon) = load(&husky_yaml, cmd.daemon_config.as_deref())?;
     let data = crate::daemon::data_dir(super::data_flag(cmd.data.as_ref()), &husky_yaml);
     let paths = Paths::new(&husky_yaml, data, &daemon);
-    let log = stderr_log(Arc::new(SystemClock));
+    let log = open_log(&daemon, &husky_yaml)?;
     let d = Daemon::start(&paths, config, &daemon, &log)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     d.wait();
-    log("husky daemon stopped");
+    log.info("husky daemon stopped");
     Ok(())
+}
+
+/// The daemon's log as huskyd.yaml's `log` section describes it.
+fn open_log(daemon: &DaemonConfig, husky_yaml: &Path) -> Result<Logger, CliError> {
+    let base = husky_yaml.parent().unwrap_or(Path::new("."));
+    Logger::new(&daemon.log, base, Arc::new(SystemClock)).map_err(|e| {
+        let path = daemon.log.file.path.as_deref().unwrap_or_default();
+        CliError::Failed(format!("cannot open the daemon log {path}: {e}"))
+    })
 }
 
 pub fn run_demo(cmd: &DemoCmd) -> CliResult {
@@ -121,7 +132,7 @@ pub fn run_demo(cmd: &DemoCmd) -> CliResult {
     let (config, daemon) = load(&husky_yaml, None)?;
     // The demo's own directory, whatever HUSKY_DATA says.
     let paths = Paths::new(&husky_yaml, dir.join(".husky"), &daemon);
-    let log = stderr_log(Arc::new(SystemClock));
+    let log = open_log(&daemon, &husky_yaml)?;
     let d = Daemon::start(&paths, config, &daemon, &log)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     println!("husky demo: the pipeline is in {}", husky_yaml.display());
@@ -144,7 +155,7 @@ pub fn run_demo(cmd: &DemoCmd) -> CliResult {
         });
     }
     d.wait();
-    log("husky demo stopped");
+    log.info("husky demo stopped");
     println!("husky demo: files kept in {}", dir.display());
     Ok(())
 }

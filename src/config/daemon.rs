@@ -188,7 +188,7 @@ pub enum LogLevel {
 /// `log.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
-    /// `key=value` text.
+    /// `<time> <LEVEL> <message>` text.
     Text,
     /// One JSON object per line.
     Json,

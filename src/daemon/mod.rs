@@ -1,6 +1,6 @@
 //! The daemon's wiring: the data directory and its single-instance lock, start-up recovery, the
 //! threads of ARCHITECTURE.md §1 started in dependency order (store writer, worker pool, engine,
-//! signals) and stopped in reverse, and the daemon's log.
+//! signals, API) and stopped in reverse, reloads, and systemd's notifications.
 
 use std::fs::File;
 use std::io::Write;
@@ -12,15 +12,18 @@ use crossbeam_channel::{Sender, unbounded};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DaemonConfig};
-use crate::engine::actor::{self, EngineMsg, LogSink, Wiring};
-use crate::engine::core::Core;
+use crate::engine::actor::{self, EngineMsg, Wiring};
+use crate::engine::core::{Command, Core};
 use crate::engine::{Settings, restore};
 use crate::exec::attempt::Settings as ExecSettings;
 use crate::exec::pool;
+use crate::log::audit::Audit;
+use crate::log::{Level, Logger};
 use crate::store::retention::Policy;
-use crate::store::writer::{self, WriterOptions};
+use crate::store::writer::{self, StoreEvent, WriterOptions};
 use crate::store::{self, Pragmas, StoreError};
 
+pub mod systemd;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
@@ -112,15 +115,6 @@ impl Paths {
     }
 }
 
-/// A log sink writing `<UTC time> <line>` to standard error.
-pub fn stderr_log(clock: Arc<dyn Clock>) -> LogSink {
-    Arc::new(move |line: &str| {
-        let at = crate::store::ts(clock.now_utc());
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{at} {line}");
-    })
-}
-
 /// A running daemon.
 #[derive(Debug)]
 pub struct Daemon {
@@ -130,28 +124,38 @@ pub struct Daemon {
     engine: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
+    systemd: Option<systemd::Pinger>,
     lock: Option<PidLock>,
 }
 
 impl Daemon {
     /// Starts the daemon on `paths` with a validated configuration: takes the data directory's
     /// lock, recovers what an earlier daemon left, and starts the threads. Signals (SIGTERM,
-    /// SIGINT, SIGHUP) are handled from here on.
+    /// SIGINT, SIGHUP) are handled from here on. Under systemd (`NOTIFY_SOCKET`), `READY=1` is
+    /// sent once the API listens.
     pub fn start(
         paths: &Paths,
         config: Config,
         daemon: &DaemonConfig,
-        log: &LogSink,
+        log: &Logger,
     ) -> Result<Daemon, DaemonError> {
         platform::private_dir(&paths.data)
             .map_err(io(format!("cannot create the data directory {}", paths.data.display())))?;
         let lock = PidLock::take(&paths.data)?;
         if let Err(e) = crate::exec::become_subreaper() {
-            log(&format!(
-                "warning: cannot become a child subreaper ({e}); processes that escape a run's group may outlive it"
+            log.warn(&format!(
+                "cannot become a child subreaper ({e}); processes that escape a run's group may outlive it"
             ));
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let audit = match (&daemon.log.audit_log, &daemon.log.audit_log.path) {
+            (a, Some(p)) if a.enabled => {
+                let path = crate::log::resolve(&config.dir, p);
+                let what = format!("cannot open the audit log {}", path.display());
+                Some(Audit::open(path, a, clock.clone(), log.clone()).map_err(io(what))?)
+            }
+            _ => None,
+        };
         let pragmas = Pragmas::of(&daemon.storage);
         if let Some(dir) = paths.db.parent() {
             std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
@@ -159,7 +163,7 @@ impl Daemon {
         let conn = store::open_writer(&paths.db, pragmas)?;
         let reader = store::open_reader(&paths.db, pragmas)?;
         let data = std::path::absolute(&paths.data).unwrap_or_else(|_| paths.data.clone());
-        let restored = restore(&reader, &config, &data, &**log)?;
+        let restored = restore(&reader, &config, &data, &|line: &str| log.warn(line))?;
         drop(reader);
         let s = &daemon.storage;
         let options = WriterOptions {
@@ -181,14 +185,19 @@ impl Daemon {
             .name("husky-store-events".into())
             .spawn(move || {
                 for e in store_events {
+                    let level = match e {
+                        StoreEvent::Unavailable { .. } | StoreEvent::Failed { .. } => Level::Error,
+                        StoreEvent::Recovered { .. } => Level::Warn,
+                        StoreEvent::Pruned(_) => Level::Info,
+                    };
                     if let Ok(mut d) = down.lock() {
                         match &e {
-                            writer::StoreEvent::Unavailable { error } => *d = Some(error.clone()),
-                            writer::StoreEvent::Recovered { .. } => *d = None,
+                            StoreEvent::Unavailable { error } => *d = Some(error.clone()),
+                            StoreEvent::Recovered { .. } => *d = None,
                             _ => {}
                         }
                     }
-                    store_log(&format!("store: {e:?}"));
+                    store_log.log(level, &format!("store: {e:?}"));
                 }
             })
             .map_err(io("cannot start a thread"))?;
@@ -209,10 +218,27 @@ impl Daemon {
         let core = Core::new(Arc::new(config), Settings::of(&daemon.scheduler), &restored, seed);
         let api_clock = clock.clone();
         let store_handle = store.clone();
-        let wiring =
-            Wiring { inbox, events, orders, store, notices: None, log: log.clone(), clock };
+        let (sd, pinger) = systemd::start(daemon.process.watchdog_interval, log)
+            .map_err(io("cannot start the systemd notifier"))?;
+        let wiring = Wiring {
+            inbox,
+            events,
+            orders,
+            store,
+            notices: None,
+            log: log.clone(),
+            audit,
+            stopping: sd.stopping(),
+            clock,
+        };
         let engine = actor::spawn(core, restored, wiring).map_err(io("cannot start the engine"))?;
-        platform::handle_signals(inbox_tx.clone(), paths.husky_yaml.clone(), log.clone())
+        let reloader = Reloader {
+            husky_yaml: paths.husky_yaml.clone(),
+            daemon: Arc::new(daemon.clone()),
+            log: log.clone(),
+            systemd: sd.clone(),
+        };
+        platform::handle_signals(inbox_tx.clone(), reloader.clone(), log.clone())
             .map_err(io("cannot handle signals"))?;
         let ctx = crate::api::Context {
             inbox: inbox_tx.clone(),
@@ -226,6 +252,7 @@ impl Daemon {
             store_down,
             api_url: Arc::default(),
             streams: Arc::default(),
+            reloader,
         };
         let api = start_api(&ctx, paths, daemon, log);
         let api = match api {
@@ -233,19 +260,20 @@ impl Daemon {
             Err(e) => {
                 // Without its control plane the daemon must not run on: stop what started.
                 let (reply, _rx) = crossbeam_channel::bounded(1);
-                let cmd = crate::engine::core::Command::Shutdown { force: true };
+                let cmd = Command::Shutdown { force: true };
                 let _ = inbox_tx.send(EngineMsg::Command { cmd, reply });
                 let _ = engine.join();
                 return Err(e);
             }
         };
-        log(&format!(
+        log.info(&format!(
             "husky daemon {} started (pid {}, {} workers, data {})",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
             size,
             paths.data.display()
         ));
+        sd.ready();
         Ok(Daemon {
             inbox: inbox_tx,
             api: Some(api),
@@ -253,6 +281,7 @@ impl Daemon {
             engine: Some(engine),
             workers,
             writer: Some(writer),
+            systemd: pinger,
             lock: Some(lock),
         })
     }
@@ -278,6 +307,7 @@ impl Daemon {
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
+        self.systemd.take();
         self.lock.take();
     }
 }
@@ -289,14 +319,14 @@ fn start_api(
     ctx: &crate::api::Context,
     paths: &Paths,
     daemon: &DaemonConfig,
-    log: &LogSink,
+    log: &Logger,
 ) -> Result<crate::api::Api, DaemonError> {
     use crate::api::{Api, Listen};
     let socket = cfg!(unix).then(|| paths.data.join("husky.sock"));
     let wanted = Listen { socket: socket.clone(), tcp: Some(daemon.api.addr.clone()) };
     let started = match Api::start(ctx, &wanted) {
         Err(e) if !daemon.api.addr_explicit && e.what == daemon.api.addr => {
-            log(&format!("warning: {e}; using a free loopback port instead"));
+            log.warn(&format!("{e}; using a free loopback port instead"));
             Api::start(ctx, &Listen { socket, tcp: Some("127.0.0.1:0".into()) })
         }
         other => other,
@@ -308,7 +338,7 @@ fn start_api(
         }
         let file = paths.data.join("api.addr");
         std::fs::write(&file, &addr).map_err(io(format!("cannot write {}", file.display())))?;
-        log(&format!("API on http://{addr} and {}", paths.data.join("husky.sock").display()));
+        log.info(&format!("API on http://{addr} and {}", paths.data.join("husky.sock").display()));
     }
     Ok(api)
 }
@@ -372,17 +402,81 @@ pub fn load_for_reload(husky_yaml: &Path) -> Result<Arc<Config>, Vec<String>> {
     }
 }
 
-/// A reload of `husky_yaml`: the command to send, or `None` (with the errors logged) when the
-/// new file does not validate, in which case the old configuration stays.
-pub fn reload_request(husky_yaml: &Path, log: &LogSink) -> Option<crate::engine::core::Command> {
-    match load_for_reload(husky_yaml) {
-        Ok(config) => Some(crate::engine::core::Command::Reload(config)),
-        Err(errors) => {
-            log("reload rejected: the configuration in force stays");
-            for e in errors {
-                log(&e);
+/// What a reload reads again: husky.yaml (the jobs) and huskyd.yaml's `log.level` (any other
+/// huskyd.yaml change needs a restart, and says so in the log). SIGHUP and
+/// `POST /api/daemon/reload` both reload through it.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    husky_yaml: PathBuf,
+    /// huskyd.yaml as the daemon started with it.
+    daemon: Arc<DaemonConfig>,
+    log: Logger,
+    systemd: systemd::Systemd,
+}
+
+impl Reloader {
+    /// Reloads: applies huskyd.yaml's `log.level`, then validates husky.yaml and gives the
+    /// engine's reload command to `apply` (which sends it and waits for the answer). When
+    /// husky.yaml does not validate, the configuration in force stays and the errors (also
+    /// logged) are returned. systemd hears `RELOADING=1` before and `READY=1` after.
+    pub fn reload<R>(&self, apply: impl FnOnce(Command) -> R) -> Result<R, Vec<String>> {
+        self.systemd.reloading();
+        self.reload_log_level();
+        let result = match load_for_reload(&self.husky_yaml) {
+            Ok(config) => Ok(apply(Command::Reload(config))),
+            Err(errors) => {
+                self.log.warn("reload rejected: the configuration in force stays");
+                for e in &errors {
+                    self.log.warn(e);
+                }
+                Err(errors)
             }
-            None
+        };
+        self.systemd.ready();
+        result
+    }
+
+    fn reload_log_level(&self) {
+        let path = self
+            .daemon
+            .path
+            .clone()
+            .or_else(|| crate::config::daemon_config_path(None, &self.husky_yaml));
+        let Some(path) = path else { return };
+        let loaded = crate::config::load_daemon(&path);
+        let Some(new) = loaded.value else {
+            self.log.warn(&format!(
+                "{} does not validate; the log level in force stays",
+                path.display()
+            ));
+            for d in &loaded.diagnostics {
+                self.log.warn(&d.to_string());
+            }
+            return;
+        };
+        let old = self.log.level();
+        if new.log.level != old {
+            let line = format!(
+                "log level is now {}",
+                crate::log::level_name(new.log.level).to_lowercase()
+            );
+            // Said at the more verbose of the two levels, so that it is seen.
+            if new.log.level > old {
+                self.log.log(old.max(Level::Info), &line);
+                self.log.set_level(new.log.level);
+            } else {
+                self.log.set_level(new.log.level);
+                self.log.log(new.log.level.max(Level::Info), &line);
+            }
+        }
+        let mut rest = new;
+        rest.log.level = self.daemon.log.level;
+        rest.path.clone_from(&self.daemon.path);
+        if rest != *self.daemon {
+            self.log.warn(&format!(
+                "{} changed: a reload applies only log.level; restart the daemon for the rest",
+                path.display()
+            ));
         }
     }
 }

@@ -1,15 +1,20 @@
-//! Unix parts of the daemon: a private data directory and the signal thread.
+//! Unix parts of the daemon: a private data directory, the signal thread and systemd's
+//! notification socket.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::Path;
 
 use crossbeam_channel::Sender;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::reload_request;
-use crate::engine::actor::{EngineMsg, LogSink};
+use super::Reloader;
+use crate::engine::actor::EngineMsg;
 use crate::engine::core::{Command, Reply};
+use crate::log::Logger;
 
 /// Creates the data directory, readable by its owner only (0700).
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
@@ -18,43 +23,114 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
 }
 
 /// SIGTERM and SIGINT stop the daemon gracefully (a second SIGINT forces: every run is killed
-/// at once); SIGHUP reloads husky.yaml.
+/// at once); SIGHUP reloads husky.yaml and huskyd.yaml's `log.level`.
 pub fn handle_signals(
     inbox: Sender<EngineMsg>,
-    husky_yaml: PathBuf,
-    log: LogSink,
+    reloader: Reloader,
+    log: Logger,
 ) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new().name("husky-signals".into()).spawn(move || {
         let mut stopping = false;
         for signal in signals.forever() {
             let cmd = match signal {
-                SIGHUP => match reload_request(&husky_yaml, &log) {
-                    Some(cmd) => cmd,
-                    None => continue,
+                SIGHUP => match reloader.reload(|cmd| ask(&inbox, cmd, &log)) {
+                    Ok(false) => return,
+                    Ok(true) | Err(_) => continue,
                 },
                 SIGINT if stopping => {
-                    log("second interrupt: stopping every run now");
+                    log.warn("second interrupt: stopping every run now");
                     Command::Shutdown { force: true }
                 }
                 _ => {
-                    log("stopping: waiting for running jobs (interrupt again to stop them now)");
+                    log.info(
+                        "stopping: waiting for running jobs (interrupt again to stop them now)",
+                    );
                     stopping = true;
                     Command::Shutdown { force: false }
                 }
             };
-            let (reply, rx) = crossbeam_channel::bounded(1);
-            if inbox.send(EngineMsg::Command { cmd, reply }).is_err() {
+            if !ask(&inbox, cmd, &log) {
                 return;
-            }
-            match rx.recv() {
-                Ok(Reply::Done(m) | Reply::Error(m) | Reply::Conflict(m)) => log(&m),
-                Ok(Reply::Runs(_) | Reply::Jobs(_) | Reply::Config(_) | Reply::Open(_))
-                | Err(_) => {}
             }
         }
     })?;
     Ok(())
+}
+
+/// Sends `cmd` to the engine and logs its answer; `false` when the engine has gone.
+fn ask(inbox: &Sender<EngineMsg>, cmd: Command, log: &Logger) -> bool {
+    let (reply, rx) = crossbeam_channel::bounded(1);
+    if inbox.send(EngineMsg::Command { cmd, reply }).is_err() {
+        return false;
+    }
+    match rx.recv() {
+        Ok(Reply::Done(m)) => log.info(&m),
+        Ok(Reply::Error(m) | Reply::Conflict(m)) => log.warn(&m),
+        Ok(Reply::Runs(_) | Reply::Jobs(_) | Reply::Config(_) | Reply::Open(_)) | Err(_) => {}
+    }
+    true
+}
+
+/// systemd's notification socket (`NOTIFY_SOCKET`: a path, or `@name` for an abstract socket
+/// on Linux).
+#[derive(Debug)]
+pub struct Notifier {
+    socket: UnixDatagram,
+    addr: SocketAddr,
+}
+
+impl Notifier {
+    /// The socket `NOTIFY_SOCKET` names; `None` when it is unset or empty.
+    pub fn from_env() -> Option<std::io::Result<Notifier>> {
+        let path = std::env::var_os("NOTIFY_SOCKET").filter(|p| !p.is_empty())?;
+        Some(Notifier::connect(&path))
+    }
+
+    /// The socket at `path` (`@name`: abstract).
+    pub fn connect(path: &OsStr) -> std::io::Result<Notifier> {
+        let addr = match path.as_bytes().strip_prefix(b"@") {
+            Some(name) => abstract_addr(name)?,
+            None => SocketAddr::from_pathname(Path::new(path))?,
+        };
+        let socket = UnixDatagram::unbound()?;
+        // A stalled service manager must not stall the daemon.
+        socket.set_nonblocking(true)?;
+        Ok(Notifier { socket, addr })
+    }
+
+    /// Sends one notification (`READY=1`, ...).
+    pub fn send(&self, state: &str) -> std::io::Result<()> {
+        self.socket.send_to_addr(state.as_bytes(), &self.addr).map(|_| ())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn abstract_addr(name: &[u8]) -> std::io::Result<SocketAddr> {
+    use std::os::linux::net::SocketAddrExt;
+    SocketAddr::from_abstract_name(name)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn abstract_addr(_name: &[u8]) -> std::io::Result<SocketAddr> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "abstract sockets exist on Linux only",
+    ))
+}
+
+/// `CLOCK_MONOTONIC` in microseconds, the timestamp systemd wants with `RELOADING=1` (a field
+/// of the protocol, not a time the daemon decides anything by).
+#[allow(unsafe_code)]
+pub fn monotonic_usec() -> Option<u64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into a local we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    Some(secs.saturating_mul(1_000_000).saturating_add(nanos / 1_000))
 }
 
 /// A tiny_http server on the unix socket `path` (a stale socket file is replaced), mode 0600.
@@ -70,4 +146,46 @@ pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
 /// A new process group: the terminal's Ctrl-C no longer reaches the daemon.
 pub fn detach(cmd: &mut std::process::Command) {
     std::os::unix::process::CommandExt::process_group(cmd, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(server: &UnixDatagram) -> String {
+        server.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+        let mut buf = [0u8; 256];
+        let n = server.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[test]
+    fn notifications_reach_a_path_socket() {
+        let dir = std::env::temp_dir().join(format!("husky-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).expect("bind");
+        let n = Notifier::connect(path.as_os_str()).expect("connect");
+        n.send("READY=1").expect("send");
+        assert_eq!(received(&server), "READY=1");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn notifications_reach_an_abstract_socket() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("husky-notify-test-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("addr");
+        let server = UnixDatagram::bind_addr(&addr).expect("bind");
+        let n = Notifier::connect(OsStr::new(&format!("@{name}"))).expect("connect");
+        n.send("WATCHDOG=1").expect("send");
+        assert_eq!(received(&server), "WATCHDOG=1");
+    }
+
+    #[test]
+    fn the_monotonic_clock_is_read() {
+        assert!(monotonic_usec().is_some_and(|u| u > 0));
+    }
 }

@@ -1,13 +1,16 @@
-//! Windows parts of the daemon: the data directory and console interrupts.
+//! Windows parts of the daemon: the data directory and console interrupts; systemd's
+//! notifications do not exist here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::Sender;
 
-use crate::engine::actor::{EngineMsg, LogSink};
+use super::Reloader;
+use crate::engine::actor::EngineMsg;
 use crate::engine::core::Command;
+use crate::log::Logger;
 
 /// Creates the data directory (its ACL is inherited from the parent).
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
@@ -18,8 +21,8 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
 /// Windows has no SIGHUP: reloads go through the API.
 pub fn handle_signals(
     inbox: Sender<EngineMsg>,
-    _husky_yaml: PathBuf,
-    log: LogSink,
+    _reloader: Reloader,
+    log: Logger,
 ) -> std::io::Result<()> {
     let count = Arc::new(AtomicUsize::new(0));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -42,7 +45,11 @@ pub fn handle_signals(
             }
             let force = seen > 0 || now > 1;
             seen = now;
-            log(if force { "second interrupt: stopping every run now" } else { "stopping" });
+            if force {
+                log.warn("second interrupt: stopping every run now");
+            } else {
+                log.info("stopping");
+            }
             let (reply, _rx) = crossbeam_channel::bounded(1);
             let cmd = Command::Shutdown { force };
             if inbox.send(EngineMsg::Command { cmd, reply }).is_err() {
@@ -69,4 +76,27 @@ pub fn detach(cmd: &mut std::process::Command) {
         cmd,
         DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP,
     );
+}
+
+/// No service manager to notify on Windows: never made, it keeps the daemon's code the same on
+/// both platforms.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub struct Notifier;
+
+impl Notifier {
+    /// Always `None`: there is no `NOTIFY_SOCKET` here.
+    pub fn from_env() -> Option<std::io::Result<Notifier>> {
+        None
+    }
+
+    /// Never called (there is no notifier).
+    pub fn send(&self, _state: &str) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Not needed without systemd.
+pub fn monotonic_usec() -> Option<u64> {
+    None
 }

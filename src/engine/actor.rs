@@ -14,6 +14,8 @@ use super::Now;
 use super::core::{Command, Core, Effect, Input, Notice, Reply, Restored};
 use crate::clock::Clock;
 use crate::exec::pool::{RunEvent, WorkOrder};
+use crate::log::Logger;
+use crate::log::audit::Audit;
 use crate::store::writer::{StoreCmd, StoreHandle};
 
 /// The longest the engine sleeps without looking at the clock.
@@ -36,11 +38,7 @@ pub enum EngineMsg {
     },
 }
 
-/// Where the daemon's log lines go.
-pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
-
 /// The engine thread's channels.
-#[derive(Clone)]
 pub struct Wiring {
     /// Commands from the API, the CLI and the daemon.
     pub inbox: Receiver<EngineMsg>,
@@ -53,7 +51,11 @@ pub struct Wiring {
     /// The notifier, if any (else notifications are logged).
     pub notices: Option<Sender<Notice>>,
     /// The daemon's log.
-    pub log: LogSink,
+    pub log: Logger,
+    /// The audit log, when `log.audit_log.enabled`: one line per run transition.
+    pub audit: Option<Audit>,
+    /// Told once, when a shutdown begins (systemd's `STOPPING=1`).
+    pub stopping: Option<Sender<()>>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -75,6 +77,9 @@ pub fn spawn(core: Core, restored: Restored, wiring: Wiring) -> std::io::Result<
             cancels: HashMap::new(),
             warned: false,
         };
+        if let Some(a) = &mut actor.w.audit {
+            a.restored(&restored.live);
+        }
         actor.run(&restored);
     })
 }
@@ -94,6 +99,11 @@ impl Actor {
         let (mut inbox, mut events) = (self.w.inbox.clone(), self.w.events.clone());
         loop {
             self.flush_outbox();
+            if self.core.is_stopping()
+                && let Some(tx) = self.w.stopping.take()
+            {
+                let _ = tx.try_send(());
+            }
             if self.core.is_done() && self.outbox.is_empty() {
                 return;
             }
@@ -119,7 +129,7 @@ impl Actor {
                     }
                     Err(_) => {
                         events = never();
-                        (self.w.log)("engine: the worker pool has stopped");
+                        self.w.log.error("engine: the worker pool has stopped");
                         Input::Tick
                     }
                 },
@@ -137,7 +147,7 @@ impl Actor {
                     self.carry(out.effects);
                 }
                 Err(_) => {
-                    (self.w.log)(
+                    self.w.log.error(
                         "engine: internal error while handling an input (a bug); continuing",
                     );
                     if let Some(to) = reply_to {
@@ -172,7 +182,7 @@ impl Actor {
                     break;
                 }
                 Err(TrySendError::Disconnected(_)) => {
-                    (self.w.log)(&format!(
+                    self.w.log.error(&format!(
                         "engine: the store writer has stopped; {} state change(s) are lost",
                         self.outbox.len() + 1
                     ));
@@ -182,7 +192,7 @@ impl Actor {
         }
         let long = self.outbox.len() >= OUTBOX_WARN;
         if long && !self.warned {
-            (self.w.log)(&format!(
+            self.w.log.warn(&format!(
                 "engine: {} state changes wait for the store writer (is the database writable?)",
                 self.outbox.len()
             ));
@@ -195,12 +205,18 @@ impl Actor {
         for e in effects {
             match e {
                 Effect::CreateRun(run) => {
+                    if let Some(a) = &mut self.w.audit {
+                        a.created(&run, now);
+                    }
                     // The ack is not awaited here: a dispatched run's worker waits for the
                     // flush that follows its row instead.
                     let (ack, _) = bounded(1);
                     self.store(StoreCmd::CreateRun { run, ack });
                 }
                 Effect::UpdateRun { id, patch } => {
+                    if let Some(a) = &mut self.w.audit {
+                        a.updated(id, &patch, now);
+                    }
                     self.store(StoreCmd::UpdateRun { id, patch, ack: None });
                 }
                 Effect::JobState { job, patch } => {
@@ -226,7 +242,7 @@ impl Actor {
                     self.cancels.insert(run_id, cancel_tx);
                     let order = WorkOrder { attempt, cancel, ready: Some(ready) };
                     if self.w.orders.send(order).is_err() {
-                        (self.w.log)(&format!(
+                        self.w.log.error(&format!(
                             "engine: the worker pool has stopped; run {run_id} cannot start"
                         ));
                     }
@@ -240,8 +256,11 @@ impl Actor {
                     }
                 }
                 Effect::Notify(n) => self.notify(n),
-                Effect::Log(line) => (self.w.log)(&line),
+                Effect::Log(level, line) => self.w.log.log(level, &line),
             }
+        }
+        if let Some(a) = &mut self.w.audit {
+            a.settle();
         }
     }
 
@@ -257,12 +276,12 @@ impl Actor {
         match &self.w.notices {
             Some(tx) => {
                 if tx.try_send(n).is_err() {
-                    (self.w.log)(&format!(
-                        "engine: the notifier is not keeping up; dropped {line}"
-                    ));
+                    self.w
+                        .log
+                        .warn(&format!("engine: the notifier is not keeping up; dropped {line}"));
                 }
             }
-            None => (self.w.log)(&format!("{line} (no notifier configured)")),
+            None => self.w.log.info(&format!("{line} (no notifier configured)")),
         }
     }
 }

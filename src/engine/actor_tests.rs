@@ -50,10 +50,11 @@ impl Daemon {
         let conn = open_writer(&db, Pragmas::default()).expect("db");
         let log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
-        let log_sink: LogSink =
-            Arc::new(move |l: &str| sink.lock().expect("log").push(l.to_owned()));
+        let log_sink =
+            Logger::from_fn(move |_, l: &str| sink.lock().expect("log").push(l.to_owned()));
         let reader = open_reader(&db, Pragmas::default()).expect("reader");
-        let restored = crate::engine::restore(&reader, &config, &dir, &*log_sink).expect("restore");
+        let restored = crate::engine::restore(&reader, &config, &dir, &|l: &str| log_sink.info(l))
+            .expect("restore");
         let (store, _events, _writer) =
             spawn_writer(conn, WriterOptions::default(), Arc::new(SystemClock)).expect("writer");
         let exec = Arc::new(ExecSettings::new(&DaemonConfig::default(), &dir));
@@ -70,6 +71,8 @@ impl Daemon {
             store,
             notices: None,
             log: log_sink,
+            audit: None,
+            stopping: None,
             clock: Arc::new(SystemClock),
         };
         let engine = spawn(core, restored, wiring).expect("engine");

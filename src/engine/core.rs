@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::template::{self, Outputs};
 use super::{Now, Settings, backoff};
-use crate::config::{Concurrency, Config, Job, NotifyTarget, OnFailure, Selector};
+use crate::config::{Concurrency, Config, Job, LogLevel, NotifyTarget, OnFailure, Selector};
 use crate::exec::attempt::{Attempt, AttemptResult, HcStatus};
 use crate::exec::pool::RunEvent;
 use crate::schedule::{self, Zone};
@@ -229,8 +229,8 @@ pub enum Effect {
     },
     /// Send a notification.
     Notify(Notice),
-    /// A line for the daemon's log.
-    Log(String),
+    /// A line for the daemon's log, at a level.
+    Log(LogLevel, String),
 }
 
 /// Which notification.
@@ -532,7 +532,10 @@ impl Core {
         }
         // Removed jobs: their timers go; their live runs finish normally.
         for name in self.jobs.keys() {
-            self.out.push(Effect::Log(format!("job {name} was removed from the configuration")));
+            self.out.push(Effect::Log(
+                LogLevel::Info,
+                format!("job {name} was removed from the configuration"),
+            ));
         }
         self.timers.retain(|(_, t)| !matches!(t, Timer::Fire(n) if !jobs.contains_key(n)));
         self.jobs = jobs;
@@ -599,6 +602,11 @@ impl Core {
     /// When the engine must next be woken (besides inputs), if ever.
     pub fn next_wakeup(&self) -> Option<OffsetDateTime> {
         self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// A shutdown has begun (no new fires).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
     }
 
     /// Shutting down and nothing runs any more: the actor may stop.
@@ -684,11 +692,14 @@ impl Core {
     }
 
     fn jumped_forward(&mut self, skew: Duration, now: OffsetDateTime) {
-        self.out.push(Effect::Log(format!(
-            "the wall clock moved {} s further than the monotonic clock (clock change or \
-             suspend): missed fires are caught up or skipped",
-            skew.whole_seconds()
-        )));
+        self.out.push(Effect::Log(
+            LogLevel::Warn,
+            format!(
+                "the wall clock moved {} s further than the monotonic clock (clock change or \
+                 suspend): missed fires are caught up or skipped",
+                skew.whole_seconds()
+            ),
+        ));
         let names: Vec<String> = self.jobs.keys().cloned().collect();
         for name in names {
             if self.jobs[&name].due.is_some_and(|d| d <= now) {
@@ -699,6 +710,7 @@ impl Core {
 
     fn jumped_backward(&mut self, now: OffsetDateTime) {
         self.out.push(Effect::Log(
+            LogLevel::Warn,
             "the wall clock went back: schedules are recomputed (calendar slots that already \
              fired do not fire again)"
                 .into(),
@@ -729,9 +741,10 @@ impl Core {
             let window = self.settings.catchup_window;
             let within = window <= Duration::ZERO || now - last <= window;
             if job.catchup && within && !self.paused(slot) && !self.stopping {
-                self.out.push(Effect::Log(format!(
-                    "{name}: {count} missed fire(s), the last at {last}; catching up once"
-                )));
+                self.out.push(Effect::Log(
+                    LogLevel::Info,
+                    format!("{name}: {count} missed fire(s), the last at {last}; catching up once"),
+                ));
                 let cycle = self.new_cycle(name);
                 let reason = Some(format!("missed fire at {}", crate::store::ts(last)));
                 self.trigger(&job, Trigger::Catchup, "scheduler".into(), reason, &cycle, now);
@@ -743,9 +756,10 @@ impl Core {
                 } else {
                     "paused or shutting down"
                 };
-                self.out.push(Effect::Log(format!(
-                    "{name}: skipped {count} missed fire(s), the last at {last} ({why})"
-                )));
+                self.out.push(Effect::Log(
+                    LogLevel::Warn,
+                    format!("{name}: skipped {count} missed fire(s), the last at {last} ({why})"),
+                ));
             }
             if let Some(s) = self.jobs.get_mut(name) {
                 s.last_slot = Some(last);
@@ -911,7 +925,8 @@ impl Core {
 
     /// Marks a freshly recorded (or not yet started) run SKIPPED and settles its cycle.
     fn skip_row(&mut self, id: i64, job: &Job, cycle: &str, why: &str, now: OffsetDateTime) {
-        self.out.push(Effect::Log(format!("{}: run {id} SKIPPED: {why}", job.name)));
+        self.out
+            .push(Effect::Log(LogLevel::Info, format!("{}: run {id} SKIPPED: {why}", job.name)));
         self.out.push(Effect::UpdateRun {
             id,
             patch: RunPatch {
@@ -1217,12 +1232,15 @@ impl Core {
         if let Some(sla) = run.sla_at {
             self.timers.insert((sla, Timer::Sla(id)));
         }
-        self.out.push(Effect::Log(format!(
-            "{}: run {id} started (attempt {}, {}, pid {pid})",
-            run.job.name,
-            run.attempt,
-            run.trigger.as_str()
-        )));
+        self.out.push(Effect::Log(
+            LogLevel::Info,
+            format!(
+                "{}: run {id} started (attempt {}, {}, pid {pid})",
+                run.job.name,
+                run.attempt,
+                run.trigger.as_str()
+            ),
+        ));
         self.out.push(Effect::UpdateRun {
             id,
             patch: RunPatch {
@@ -1245,7 +1263,10 @@ impl Core {
             id,
             patch: RunPatch { sla_breached: Some(true), ..RunPatch::default() },
         });
-        self.out.push(Effect::Log(format!("{}: run {id} passed its SLA", run.job.name)));
+        self.out.push(Effect::Log(
+            LogLevel::Warn,
+            format!("{}: run {id} passed its SLA", run.job.name),
+        ));
         let target =
             run.job.notify.on_sla_breach.clone().or_else(|| run.job.notify.on_failure.clone());
         self.notify(
@@ -1288,17 +1309,20 @@ impl Core {
             self.timers.remove(&(sla, Timer::Sla(id)));
         }
         let o = &result.outcome;
-        self.out.push(Effect::Log(format!(
-            "{}: run {id} ended {}{} after {:.2} s",
-            run.job.name,
-            if run.cancel_reason.is_some() { RunStatus::Cancelled } else { result.status },
-            run.cancel_reason
-                .as_ref()
-                .or(result.status_reason.as_ref())
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default(),
-            o.duration.as_secs_f64()
-        )));
+        self.out.push(Effect::Log(
+            LogLevel::Info,
+            format!(
+                "{}: run {id} ended {}{} after {:.2} s",
+                run.job.name,
+                if run.cancel_reason.is_some() { RunStatus::Cancelled } else { result.status },
+                run.cancel_reason
+                    .as_ref()
+                    .or(result.status_reason.as_ref())
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                o.duration.as_secs_f64()
+            ),
+        ));
         let mut patch = RunPatch {
             finished_at: Some(at),
             exit_code: o.exit_code,

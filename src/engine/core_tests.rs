@@ -133,7 +133,7 @@ impl World {
                 Effect::Dispatch(a) => self.running.push(a),
                 Effect::Cancel { run_id, now } => self.cancels.push((run_id, now)),
                 Effect::Notify(n) => self.notices.push(n),
-                Effect::Log(l) => self.logs.push(l),
+                Effect::Log(_, l) => self.logs.push(l),
                 Effect::Outputs { run_id, outputs, .. } => {
                     for o in outputs {
                         self.outputs_stored.push((run_id, o.var_name, o.value));

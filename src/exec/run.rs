@@ -134,6 +134,10 @@ pub fn run(
     cmd.args(args)
         .arg(&spec.command)
         .current_dir(&spec.cwd)
+        // systemd's notification socket is the daemon's, not its jobs'.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

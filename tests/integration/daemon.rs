@@ -12,7 +12,8 @@ use husky::clock::{Clock, SystemClock};
 
 use crate::util::{TestDir, rows};
 
-/// A husky process in the background whose standard error is read line by line.
+/// A husky process in the background whose standard output (where the daemon logs by default)
+/// and standard error are read line by line.
 struct Bg {
     child: Child,
     lines: Receiver<String>,
@@ -21,24 +22,36 @@ struct Bg {
 
 impl Bg {
     fn spawn(dir: &Path, args: &[&str]) -> Bg {
+        Bg::spawn_with(dir, args, &[])
+    }
+
+    fn spawn_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Bg {
         let mut child = Command::new(env!("CARGO_BIN_EXE_husky"))
             .args(args)
             .current_dir(dir)
             .env_remove("HUSKY_CONFIG")
             .env_remove("HUSKY_DATA")
-            .stdout(Stdio::null())
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn husky");
-        let err = child.stderr.take().expect("stderr");
         let (tx, lines) = unbounded();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        for stream in [Box::new(out) as Box<dyn std::io::Read + Send>, Box::new(err)] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
+            });
+        }
         Bg { child, lines, seen: Vec::new() }
     }
 
@@ -379,4 +392,178 @@ fn start_status_run_wait_pause_stop_with_their_exit_codes() {
     let db = t.path.join(".husky/husky.db");
     let rows = rows(&db, "SELECT job_name || ' ' || status FROM job_runs ORDER BY id");
     assert_eq!(rows, ["ok SUCCESS", "bad FAILED", "once CANCELLED", "once SKIPPED"]);
+}
+
+/// Waits until the file at `path` satisfies `ok`, and returns its text.
+#[track_caller]
+fn wait_file(path: &Path, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = SystemClock.monotonic() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if ok(&text) {
+            return text;
+        }
+        assert!(SystemClock.monotonic() < deadline, "{} never had {what}:\n{text}", path.display());
+        let _ = crossbeam_channel::after(Duration::from_millis(20)).recv();
+    }
+}
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect()
+}
+
+#[test]
+fn the_log_goes_to_a_json_file_the_audit_log_has_every_transition_and_a_reload_sets_the_level() {
+    let t = TestDir::new();
+    t.write(
+        "husky.yaml",
+        "version: \"1\"\njobs:\n  hello:\n    description: d\n    frequency: manual\n    command: \"echo hello\"\n  bad:\n    description: d\n    frequency: manual\n    retries: 1\n    retry_delay: fixed:100ms\n    command: \"exit 3\"\n",
+    );
+    let huskyd = "log:\n  level: info\n  format: json\n  output: file\n  file:\n    path: logs/huskyd.log\n  audit_log:\n    enabled: true\n    path: logs/audit.log\n";
+    t.write("huskyd.yaml", huskyd);
+    let log = t.path.join("logs/huskyd.log");
+    let audit = t.path.join("logs/audit.log");
+    let mut d = Bg::spawn(&t.path, &["daemon", "run"]);
+    wait_file(&log, "the start line", |l| l.contains("husky daemon 0."));
+    t.husky(&["run", "hello", "--wait", "--reason", "audit me"]).expect(0);
+    t.husky(&["run", "bad"]).expect(0);
+    let transitions = |text: &str| json_lines(text).len();
+    wait_file(&audit, "9 transitions", |text| transitions(text) >= 9);
+
+    // The level is re-read from huskyd.yaml on SIGHUP: INFO lines stop.
+    t.write("huskyd.yaml", &huskyd.replace("level: info", "level: warn"));
+    d.signal("HUP");
+    wait_file(&log, "the new level", |l| l.contains("log level is now warn"));
+    t.husky(&["run", "hello", "--wait"]).expect(0);
+    d.signal("TERM");
+    assert_eq!(d.exit_code(), 0);
+    let on_stdout: Vec<String> = d.lines.try_iter().filter(|l| l.contains("husky")).collect();
+    assert!(on_stdout.is_empty(), "the log went to the file only: {on_stdout:?}");
+
+    let lines = json_lines(&std::fs::read_to_string(&log).expect("log"));
+    for l in &lines {
+        let keys: Vec<&String> = l.as_object().expect("an object").keys().collect();
+        assert_eq!(keys, ["time", "level", "msg"], "{l}");
+        assert!(husky::store::parse_ts(l["time"].as_str().expect("time")).is_some(), "{l}");
+    }
+    let msgs: Vec<&str> = lines.iter().filter_map(|l| l["msg"].as_str()).collect();
+    let at = msgs.iter().position(|m| m.contains("log level is now warn")).expect("level line");
+    assert!(msgs[..at].iter().any(|m| m.starts_with("hello: run 1 started")), "{msgs:#?}");
+    assert!(msgs[..at].iter().any(|m| m.starts_with("bad: run 3 ended FAILED")), "{msgs:#?}");
+    let after: Vec<&serde_json::Value> = lines[at + 1..].iter().collect();
+    assert!(after.iter().all(|l| l["level"] == "WARN" || l["level"] == "ERROR"), "{after:#?}");
+
+    let audit = json_lines(&std::fs::read_to_string(&audit).expect("audit"));
+    let brief: Vec<String> = audit
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {} <- {} #{} {}",
+                l["run_id"],
+                l["job"],
+                l["status"],
+                l["previous_status"],
+                l["attempt"],
+                l["trigger"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        brief,
+        [
+            r#"1 "hello" "PENDING" <- null #1 "manual""#,
+            r#"1 "hello" "RUNNING" <- "PENDING" #1 "manual""#,
+            r#"1 "hello" "SUCCESS" <- "RUNNING" #1 "manual""#,
+            r#"2 "bad" "PENDING" <- null #1 "manual""#,
+            r#"2 "bad" "RUNNING" <- "PENDING" #1 "manual""#,
+            r#"2 "bad" "RETRYING" <- "RUNNING" #1 "manual""#,
+            r#"3 "bad" "PENDING" <- null #2 "retry""#,
+            r#"3 "bad" "RUNNING" <- "PENDING" #2 "retry""#,
+            r#"3 "bad" "FAILED" <- "RUNNING" #2 "retry""#,
+            r#"4 "hello" "PENDING" <- null #1 "manual""#,
+            r#"4 "hello" "RUNNING" <- "PENDING" #1 "manual""#,
+            r#"4 "hello" "SUCCESS" <- "RUNNING" #1 "manual""#,
+        ]
+    );
+    assert_eq!(audit[0]["reason"], "audit me");
+    assert_eq!(audit[2]["exit_code"], 0);
+    assert_eq!(audit[8]["exit_code"], 3);
+    assert_eq!(audit[2]["cycle_id"], audit[0]["cycle_id"]);
+    assert!(
+        audit.iter().all(|l| husky::store::parse_ts(l["time"].as_str().unwrap_or("")).is_some())
+    );
+}
+
+/// The next notification on `sock`, within the deadline.
+#[track_caller]
+fn next_note(sock: &std::os::unix::net::UnixDatagram, seen: &mut Vec<String>) -> String {
+    let deadline = SystemClock.monotonic() + Duration::from_secs(30);
+    let left = deadline.saturating_duration_since(SystemClock.monotonic());
+    sock.set_read_timeout(Some(left.max(Duration::from_millis(1)))).expect("timeout");
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).unwrap_or_else(|e| panic!("no notification ({e}); had {seen:?}"));
+    let note = String::from_utf8_lossy(&buf[..n]).into_owned();
+    seen.push(note.clone());
+    note
+}
+
+/// Waits for a notification that starts with `want`, skipping watchdog pings.
+#[track_caller]
+fn wait_note(
+    sock: &std::os::unix::net::UnixDatagram,
+    seen: &mut Vec<String>,
+    want: &str,
+) -> String {
+    loop {
+        let note = next_note(sock, seen);
+        if note.starts_with(want) {
+            return note;
+        }
+        assert_eq!(note, "WATCHDOG=1", "expected {want:?} after {seen:?}");
+    }
+}
+
+#[test]
+fn under_systemd_the_daemon_says_ready_pings_the_watchdog_reloads_and_says_stopping() {
+    let t = TestDir::new();
+    t.write(
+        "husky.yaml",
+        "version: \"1\"\njobs:\n  env:\n    description: d\n    frequency: manual\n    command: \"echo notify=${NOTIFY_SOCKET:-none}\"\n",
+    );
+    t.write("huskyd.yaml", "process:\n  watchdog_interval: 100ms\n");
+    let path = t.path.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    let env = [("NOTIFY_SOCKET", path.to_str().expect("utf-8"))];
+    let mut d = Bg::spawn_with(&t.path, &["daemon", "run"], &env);
+    let mut seen = Vec::new();
+    assert_eq!(next_note(&sock, &mut seen), "READY=1", "READY=1 comes first");
+    // The API answers by then.
+    d.wait_for("husky daemon 0.");
+    t.husky(&["status"]).expect(0);
+    for _ in 0..3 {
+        wait_note(&sock, &mut seen, "WATCHDOG=1");
+    }
+    d.signal("HUP");
+    let reloading = wait_note(&sock, &mut seen, "RELOADING=1");
+    let usec = reloading.split_once("\nMONOTONIC_USEC=").map(|(_, u)| u.parse::<u64>());
+    assert!(matches!(usec, Some(Ok(u)) if u > 0), "{reloading:?}");
+    assert_eq!(wait_note(&sock, &mut seen, "READY=1"), "READY=1");
+    // The notification socket is the daemon's, not its jobs'.
+    t.husky(&["run", "env", "--wait"]).expect(0);
+    let lines = rows(&t.path.join(".husky/husky.db"), "SELECT line FROM run_logs");
+    assert_eq!(lines, ["notify=none"]);
+    d.signal("TERM");
+    assert_eq!(wait_note(&sock, &mut seen, "STOPPING=1"), "STOPPING=1");
+    assert_eq!(d.exit_code(), 0);
+    let stops = seen.iter().filter(|n| n.starts_with("STOPPING")).count();
+    let late: Vec<String> = std::iter::from_fn(|| {
+        sock.set_nonblocking(true).ok()?;
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    })
+    .collect();
+    assert_eq!(stops + late.iter().filter(|n| n.starts_with("STOPPING")).count(), 1, "{late:?}");
 }
