@@ -15,6 +15,7 @@ use crate::client::{Client, ClientError};
 use crate::clock::{Clock, SystemClock};
 use crate::daemon::data_dir;
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Start the daemon in the background and wait until its API answers; its log goes to
 /// huskyd.log in the data directory. Already running: says so and succeeds.
@@ -23,18 +24,10 @@ pub struct StartCmd {
     /// the huskyd.yaml (default: huskyd.yaml beside husky.yaml, if any)
     #[argh(option)]
     daemon_config: Option<PathBuf>,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Stop the daemon: running jobs get scheduler.shutdown_timeout to finish (--force stops
 /// them at once); waits until the daemon has exited.
@@ -46,56 +39,31 @@ pub struct StopCmd {
     /// after this long (e.g. 30s, 5m), stop the jobs still running as --force does
     #[argh(option)]
     timeout: Option<String>,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Show the daemon's health and every job: next run, paused, runs in progress.
 #[argh(subcommand, name = "status")]
 pub struct StatusCmd {
-    /// only jobs with this tag
+    /// only jobs matching this tag selector (etl, etl,prod, prod,!staging)
     #[argh(option)]
     tag: Option<String>,
     /// output format: table, json, ndjson, csv or tsv
     #[argh(option, default = "Format::Text")]
     format: Format,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Reload husky.yaml; an invalid file is reported and the configuration in force stays.
 #[argh(subcommand, name = "reload")]
-pub struct ReloadCmd {
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+pub struct ReloadCmd {}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Pause a job (or every job with --tag): its schedule stops firing until resumed.
 #[argh(subcommand, name = "pause")]
@@ -103,21 +71,13 @@ pub struct PauseCmd {
     /// the job
     #[argh(positional)]
     job: Option<String>,
-    /// every job with this tag
+    /// every job matching this tag selector
     #[argh(option)]
     tag: Option<String>,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Resume a paused job (or every job with --tag).
 #[argh(subcommand, name = "resume")]
@@ -125,21 +85,13 @@ pub struct ResumeCmd {
     /// the job
     #[argh(positional)]
     job: Option<String>,
-    /// every job with this tag
+    /// every job matching this tag selector
     #[argh(option)]
     tag: Option<String>,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Skip a job's pending runs, or if it has none, its next scheduled run.
 #[argh(subcommand, name = "skip")]
@@ -147,18 +99,10 @@ pub struct SkipCmd {
     /// the job
     #[argh(positional)]
     job: String,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Cancel a job's runs in progress (or one run with --run).
 #[argh(subcommand, name = "cancel")]
@@ -169,21 +113,8 @@ pub struct CancelCmd {
     /// one run, by id
     #[argh(option)]
     run: Option<i64>,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
 }
-
-super::remote::targeted!(
-    StartCmd, StopCmd, StatusCmd, ReloadCmd, PauseCmd, ResumeCmd, SkipCmd, CancelCmd
-);
+}
 
 fn message(v: &Value) -> &str {
     v["message"].as_str().unwrap_or("done")

@@ -1,7 +1,6 @@
 //! `husky dag` and `husky tags list`: views of the job graph and tags, from the config file.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use argh::FromArgs;
@@ -12,24 +11,16 @@ use super::remote::Targeted;
 use super::{CliResult, load_valid_config};
 use crate::client::ClientError;
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Show the dependency graph in topological order, with each job's live state when its
 /// daemon is running (the graph of a remote daemon with --addr).
 #[argh(subcommand, name = "dag")]
 pub struct DagCmd {
-    /// the husky.yaml to read (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
     /// output format: text, json or dot (Graphviz)
     #[argh(option, default = "DagFormat::Text")]
     format: DagFormat,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
 /// `--format` of dag.
@@ -166,27 +157,17 @@ enum TagsSub {
     List(TagsList),
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// List every tag with the number of jobs carrying it, sorted by tag, and, when the daemon
 /// is running, their health: how many of them last ended in each status.
 #[argh(subcommand, name = "list")]
 struct TagsList {
-    /// the husky.yaml to read (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
     /// output format: text, json, ndjson, csv or tsv
     #[argh(option, default = "Format::Text")]
     format: Format,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
 }
-
-super::remote::targeted!(DagCmd, TagsList);
+}
 
 pub fn run_tags(cmd: &TagsCmd) -> CliResult {
     let TagsSub::List(list) = &cmd.command;

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{format_duration, parse_duration};
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Print a run's log: the job's latest run (or --run ID), raw lines that pipe cleanly.
 /// --tail (-f) follows it live until it ends; --tag T -f follows every running job matching
@@ -49,16 +49,7 @@ pub struct LogsCmd {
     /// output format: text, json or ndjson (json and ndjson carry run, stream and time)
     #[argh(option, default = "LineFormat::Text")]
     format: LineFormat,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
 /// `--format` of logs.
@@ -86,6 +77,7 @@ impl FromStr for LineFormat {
     }
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Show a job's latest runs, newest first: status, attempt, trigger, reason, duration against
 /// the SLA, exit code, CPU time and peak memory.
@@ -100,18 +92,10 @@ pub struct HistoryCmd {
     /// output format: table, json, ndjson, csv or tsv (json: the API's run objects)
     #[argh(option, default = "Format::Text")]
     format: Format,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Search every run, newest first (at most --limit, default 5000).
 #[argh(subcommand, name = "audit")]
@@ -146,18 +130,10 @@ pub struct AuditCmd {
     /// output format: table, json, ndjson, csv or tsv
     #[argh(option, default = "Format::Text")]
     format: Format,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Print the daemon's configuration (secrets as ***), every job's state and the newest
 /// 1,000 runs and alerts as one JSON document.
@@ -166,18 +142,10 @@ pub struct ExportCmd {
     /// output format: json (the only one)
     #[argh(option, default = "String::from(\"json\")")]
     format: String,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Print the dashboard's URL and open it in a browser when one is available.
 #[argh(subcommand, name = "dash")]
@@ -185,19 +153,8 @@ pub struct DashCmd {
     /// only print the URL
     #[argh(switch)]
     no_open: bool,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
 }
-
-super::remote::targeted!(LogsCmd, HistoryCmd, AuditCmd, ExportCmd, DashCmd);
+}
 
 /// How log lines are printed.
 #[derive(Debug, Clone, Copy)]

@@ -44,16 +44,36 @@ pub trait Targeted {
     }
 }
 
-// argh has no flattening: every command repeats the three target options, and this gives
-// them one reading.
+// argh has no flattening: this writes the three target options into a command's struct (after
+// its own fields, so `--help` lists them last) and gives them one reading.
 macro_rules! targeted {
-    ($($cmd:ty),*) => {$(
-        impl $crate::cli::remote::Targeted for $cmd {
-            fn target(&self) -> (Option<&PathBuf>, Option<&PathBuf>, Option<&String>) {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident { $($fields:tt)* }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($fields)*
+            /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
+            #[argh(option, short = 'c')]
+            config: Option<std::path::PathBuf>,
+            /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
+            #[argh(option, short = 'd')]
+            data: Option<std::path::PathBuf>,
+            /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR;
+            /// HUSKY_TOKEN is its bearer token)
+            #[argh(option)]
+            addr: Option<String>,
+        }
+
+        impl $crate::cli::remote::Targeted for $name {
+            fn target(
+                &self,
+            ) -> (Option<&std::path::PathBuf>, Option<&std::path::PathBuf>, Option<&String>) {
                 (self.config.as_ref(), self.data.as_ref(), self.addr.as_ref())
             }
         }
-    )*};
+    };
 }
 pub(crate) use targeted;
 

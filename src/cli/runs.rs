@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
@@ -17,6 +16,7 @@ use super::{CliError, CliResult};
 use crate::client::{Client, ClientError};
 use crate::clock::{Clock, SystemClock};
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Run a job now (or every job matching --tag). With --wait, wait until the run and the
 /// after: pipeline it starts have ended: exit 0 if all succeeded, 1 if one failed, 3 if one
@@ -38,18 +38,10 @@ pub struct RunCmd {
     /// stream the logs while waiting (implies --wait)
     #[argh(switch)]
     follow: bool,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
+}
 }
 
+super::remote::targeted! {
 #[derive(FromArgs, Debug)]
 /// Run a job's last FAILED run again, as the next attempt of its cycle (its after: pipeline
 /// continues from there). Refused when the last run did not fail or one is in progress.
@@ -67,19 +59,8 @@ pub struct RetryCmd {
     /// stream the logs while waiting (implies --wait)
     #[argh(switch)]
     follow: bool,
-    /// the husky.yaml (default: $HUSKY_CONFIG, else ./husky.yaml)
-    #[argh(option, short = 'c')]
-    config: Option<PathBuf>,
-    /// the data directory (default: $HUSKY_DATA, else .husky beside husky.yaml)
-    #[argh(option, short = 'd')]
-    data: Option<PathBuf>,
-    /// a remote daemon's URL, e.g. http://10.0.0.5:8420 (default: $HUSKY_ADDR; HUSKY_TOKEN is
-    /// its bearer token)
-    #[argh(option)]
-    addr: Option<String>,
 }
-
-super::remote::targeted!(RunCmd, RetryCmd);
+}
 
 /// A run a command created: its job, id and status (PENDING or SKIPPED).
 type Created = (String, i64, String);
