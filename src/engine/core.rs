@@ -669,12 +669,17 @@ impl Core {
         let mut bytes = [0u8; 16];
         self.rng.fill(&mut bytes);
         let id = uuid::Builder::from_random_bytes(bytes).into_uuid().to_string();
+        self.open_cycle(&id, root);
+        id
+    }
+
+    /// Opens cycle `id` rooted at `root`: the root and its `after:` closure, none triggered.
+    fn open_cycle(&mut self, id: &str, root: &str) {
         let mut cycle = Cycle::default();
         for m in self.closure(root) {
             cycle.members.insert(m, Member::Untriggered);
         }
-        self.cycles.insert(id.clone(), cycle);
-        id
+        self.cycles.insert(id.to_owned(), cycle);
     }
 
     // ---- time -------------------------------------------------------------------------------
@@ -1644,11 +1649,7 @@ impl Core {
         let cycle = match &of.cycle_id {
             Some(id) if self.cycles.contains_key(id) => id.clone(),
             Some(id) => {
-                let mut cycle = Cycle::default();
-                for m in self.closure(&job.name) {
-                    cycle.members.insert(m, Member::Untriggered);
-                }
-                self.cycles.insert(id.clone(), cycle);
+                self.open_cycle(id, &job.name);
                 id.clone()
             }
             None => self.new_cycle(&job.name),
