@@ -143,6 +143,7 @@ impl Daemon {
         daemon: &DaemonConfig,
         log: &LogSink,
     ) -> Result<Daemon, DaemonError> {
+        platform::lean_malloc();
         platform::private_dir(&paths.data)
             .map_err(io(format!("cannot create the data directory {}", paths.data.display())))?;
         let lock = PidLock::take(&paths.data)?;
@@ -225,6 +226,7 @@ impl Daemon {
                 return Err(e);
             }
         };
+        platform::trim_heap();
         log(&format!(
             "husky daemon {} started (pid {}, {} workers, data {})",
             env!("CARGO_PKG_VERSION"),

@@ -9,6 +9,12 @@ use crossbeam_channel::Sender;
 use crate::engine::actor::{EngineMsg, LogSink};
 use crate::engine::core::Command;
 
+/// Nothing to tune: the Windows heap has no per-thread arenas.
+pub fn lean_malloc() {}
+
+/// Nothing to do: the Windows heap decommits free memory itself.
+pub fn trim_heap() {}
+
 /// Creates the data directory (its ACL is inherited from the parent).
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(path)
