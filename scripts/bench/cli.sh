@@ -60,12 +60,11 @@ helper="$root/scripts/bench/cli_client.py"
 if [[ -n "${HUSKY_BIN:-}" ]]; then
   bin=$HUSKY_BIN
 elif [[ $static == 1 ]]; then
-  if [[ $build == 1 ]]; then
-    bin="$root/$(scripts/release.sh)"
-  else
-    host=$(rustc -vV | sed -n 's/^host: //p')
-    bin="${CARGO_TARGET_DIR:-$root/target}/$host/release/husky"
-  fi
+  [[ $build == 1 ]] && scripts/release.sh >/dev/null
+  # release.sh builds with --target on the hosts it links statically, plainly elsewhere.
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  bin="${CARGO_TARGET_DIR:-$root/target}/$host/release/husky"
+  [[ -x "$bin" ]] || bin="${CARGO_TARGET_DIR:-$root/target}/release/husky"
 else
   [[ $build == 1 ]] && cargo build --release --locked >&2
   bin="${CARGO_TARGET_DIR:-$root/target}/release/husky"
@@ -117,6 +116,9 @@ printf 'api:\n  addr: "127.0.0.1:0"\n' >"$tmp/huskyd.yaml"
 "$bin" validate -c "$yaml" >/dev/null
 
 start() { "$bin" start -c "$yaml" -d "$data" >/dev/null; }
+# Runs a long step in the background and waits for it, so that a signal reaches the traps (and
+# stops the daemon) at once instead of after the step; its output goes to the file $1.
+step() { local out=$1; shift; "$@" >"$out" & wait $!; }
 daemon_pid() { cat "$data/husky.pid"; }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 median() { python3 -c 'import statistics,sys; print(round(statistics.median(map(float, sys.argv[1:])), 4))' "$@"; }
@@ -141,9 +143,10 @@ idle=()
 for round in $(seq 1 "$IDLE_ROUNDS"); do
   "$tmp/reset.sh"
   start
-  sleep "$IDLE_WARMUP"
+  step /dev/null sleep "$IDLE_WARMUP"
   echo "idle round $round: sampling pid $(daemon_pid) for ${IDLE_SECONDS} s" >&2
-  idle+=("$(python3 "$helper" idle "$(daemon_pid)" "$IDLE_SECONDS")")
+  step "$tmp/idle.json" python3 "$helper" idle "$(daemon_pid)" "$IDLE_SECONDS"
+  idle+=("$(cat "$tmp/idle.json")")
   echo "  ${idle[-1]}" >&2
 done
 
@@ -152,7 +155,8 @@ burst=()
 for round in $(seq 1 "$BURST_ROUNDS"); do
   "$tmp/reset.sh"
   start
-  burst+=("$(python3 "$helper" burst "$data/husky.sock" "$data/husky.db" burst "$BURST_RUNS")")
+  step "$tmp/burst.json" python3 "$helper" burst "$data/husky.sock" "$data/husky.db" burst "$BURST_RUNS"
+  burst+=("$(cat "$tmp/burst.json")")
   echo "runs round $round: ${burst[-1]}" >&2
 done
 "$tmp/reset.sh"

@@ -137,6 +137,13 @@ def rollup(pid):
 
 
 def idle(pid, seconds, interval=2.0):
+    try:
+        _idle(pid, seconds, interval)
+    except (OSError, KeyError, ValueError):
+        raise SystemExit(f"idle: process {pid} is gone")
+
+
+def _idle(pid, seconds, interval):
     seconds, interval = float(seconds), float(interval)
     hz = os.sysconf("SC_CLK_TCK")
     rss = []
