@@ -1,4 +1,5 @@
-//! Build script: stamps the commit and the build date into the binary for `husky --version`.
+//! Build script: stamps the commit and the build date into the binary for `husky --version`,
+//! and links release builds on glibc Linux as a fixed-address (non-PIE) executable.
 //!
 //! Reproducible builds set `SOURCE_DATE_EPOCH`; CI and release scripts may set `HUSKY_COMMIT`.
 
@@ -24,6 +25,26 @@ fn main() {
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
     println!("cargo:rustc-env=HUSKY_BUILD_DATE={}", civil_date(secs));
+
+    link_fixed_address();
+}
+
+/// A position-independent executable gets its ~45,000 relative relocations (nearly all of them
+/// the name pointers in time-tz's embedded transition tables) applied at every start: the
+/// loader reads 1.1 MiB of `.rela.dyn` and copies the 1.5 MiB of `.data.rel.ro` it patches,
+/// about 2.3 MiB of the idle daemon's RSS. Release builds for x86_64/aarch64 glibc Linux are
+/// therefore linked at a fixed address, like the published binaries of scripts/release.sh
+/// (which are also static). Debug builds, other targets and static (`crt-static`) builds keep
+/// the toolchain's default.
+fn link_fixed_address() {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let release = var("PROFILE") == "release";
+    let glibc_linux = var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu";
+    let arch = matches!(var("CARGO_CFG_TARGET_ARCH").as_str(), "x86_64" | "aarch64");
+    let crt_static = var("CARGO_CFG_TARGET_FEATURE").split(',').any(|f| f == "crt-static");
+    if release && glibc_linux && arch && !crt_static {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp (Howard Hinnant's days-to-civil algorithm).

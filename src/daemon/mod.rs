@@ -139,6 +139,7 @@ impl Daemon {
         daemon: &DaemonConfig,
         log: &Logger,
     ) -> Result<Daemon, DaemonError> {
+        platform::lean_malloc();
         platform::private_dir(&paths.data)
             .map_err(io(format!("cannot create the data directory {}", paths.data.display())))?;
         let lock = PidLock::take(&paths.data)?;
@@ -266,6 +267,7 @@ impl Daemon {
                 return Err(e);
             }
         };
+        platform::trim_heap();
         log.info(&format!(
             "husky daemon {} started (pid {}, {} workers, data {})",
             env!("CARGO_PKG_VERSION"),

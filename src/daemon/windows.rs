@@ -12,6 +12,12 @@ use crate::engine::actor::EngineMsg;
 use crate::engine::core::Command;
 use crate::log::Logger;
 
+/// Nothing to tune: the Windows heap has no per-thread arenas.
+pub fn lean_malloc() {}
+
+/// Nothing to do: the Windows heap decommits free memory itself.
+pub fn trim_heap() {}
+
 /// Creates the data directory (its ACL is inherited from the parent).
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(path)

@@ -192,7 +192,10 @@ impl Default for WriterOptions {
             retention: None,
             retention_delay: Duration::from_secs(120),
             retention_every: Duration::from_secs(24 * 3600),
-            cmd_capacity: 1024,
+            // Every slot is allocated up front (~240 bytes): 1024 of them held 240 KiB of the
+            // idle daemon's heap. When the channel is full the engine keeps commands in its
+            // own outbox, so the capacity only bounds memory, not what is written.
+            cmd_capacity: 256,
             log_capacity: 256,
         }
     }
