@@ -2,7 +2,7 @@
 //! `api.addr` where there are no unix sockets), or `--addr URL` with `HUSKY_TOKEN` as a bearer
 //! token for a remote one. Answers are JSON; errors carry the daemon's message.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -43,6 +43,8 @@ pub struct Client {
     token: Option<String>,
     /// Where it looked, for messages.
     place: String,
+    /// The data directory of a local daemon.
+    data: Option<PathBuf>,
 }
 
 fn config() -> ureq::config::Config {
@@ -63,6 +65,7 @@ impl Client {
                 base: "http://husky".into(),
                 token: None,
                 place: sock.display().to_string(),
+                data: Some(data.to_path_buf()),
             }
         }
         #[cfg(not(unix))]
@@ -72,6 +75,7 @@ impl Client {
                 .unwrap_or_else(|_| "127.0.0.1:8420".into());
             let mut c = Client::remote(&format!("http://{addr}"), None);
             c.place = data.join("api.addr").display().to_string();
+            c.data = Some(data.to_path_buf());
             c
         }
     }
@@ -83,7 +87,13 @@ impl Client {
             base: url.trim_end_matches('/').to_owned(),
             token,
             place: url.to_owned(),
+            data: None,
         }
+    }
+
+    /// The data directory of a local daemon (`None`: a remote one).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data.as_deref()
     }
 
     /// `GET path`.

@@ -385,6 +385,20 @@ impl PidLock {
     }
 }
 
+/// Whether a daemon holds the lock of the data directory `data` (a daemon that is stopping
+/// holds it until its last thread is joined).
+pub fn is_locked(data: &Path) -> bool {
+    let Ok(file) = File::open(data.join("husky.pid")) else { return false };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
+}
+
 impl Drop for PidLock {
     fn drop(&mut self) {
         if self.file.set_len(0).is_err() {
@@ -491,4 +505,23 @@ pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
 /// Makes a spawned daemon independent of the terminal that started it.
 pub fn detach(cmd: &mut std::process::Command) {
     platform::detach(cmd);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_directory_is_locked_while_a_pid_lock_lives_and_free_after() {
+        let dir = std::env::temp_dir().join(format!("husky-pidlock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        assert!(!is_locked(&dir), "no pid file: not locked");
+        let lock = PidLock::take(&dir).expect("lock");
+        assert!(is_locked(&dir));
+        assert!(matches!(PidLock::take(&dir), Err(DaemonError::AlreadyRunning { .. })));
+        drop(lock);
+        assert!(!is_locked(&dir), "released on drop");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -129,6 +129,13 @@ fn start_status_run_wait_logs_history_audit_csv_stop() {
     t.husky(&["stop"]).expect(0);
     let none = t.husky(&["status"]).expect(4);
     assert!(none.stderr.contains("husky start"), "{}", none.stderr);
+
+    // `stop` returns once the data directory is free: a start can follow at once, and the
+    // restarted daemon has the history.
+    t.husky(&["start"]).expect(0);
+    let again = json(&t.husky(&["history", "extract", "--format", "json"]).expect(0).stdout);
+    assert_eq!(again[0]["status"], "SUCCESS");
+    t.husky(&["stop"]).expect(0);
 }
 
 #[test]
