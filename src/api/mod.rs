@@ -51,6 +51,8 @@ pub struct Context {
     pub api_url: Arc<Mutex<Option<String>>>,
     /// Log streams open now.
     pub streams: Arc<AtomicUsize>,
+    /// huskyd.yaml as the daemon started with it.
+    pub daemon: Arc<crate::config::DaemonConfig>,
 }
 
 impl std::fmt::Debug for Context {

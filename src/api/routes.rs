@@ -186,6 +186,7 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
         ("GET", ["api", "tags"]) => reads::tags(with_reader(ctx, reader)?, &*config(ctx)?),
         ("GET", ["api", "dag"]) => json(reads::dag(&*config(ctx)?)),
         ("GET", ["api", "export"]) => reads::export(with_reader(ctx, reader)?, &*config(ctx)?),
+        ("POST", ["api", "db", "prune"]) => prune(ctx, body),
         ("POST", ["api", "daemon", "stop"]) => {
             let force = flag(query, "force");
             let reply = ctx.ask(Command::Shutdown { force })?;
@@ -232,6 +233,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/tags"),
     ("GET", "/api/dag"),
     ("GET", "/api/export"),
+    ("POST", "/api/db/prune"),
     ("POST", "/api/daemon/stop"),
     ("POST", "/api/daemon/reload"),
 ];
@@ -379,6 +381,44 @@ fn reason(body: &str) -> Result<Option<String>, ApiError> {
         return Err(ApiError::bad(format!("reason is longer than {MAX_REASON} characters")));
     }
     Ok(reason)
+}
+
+/// Applies the retention rules now (`{"dry_run": bool, "older_than": "30d"}`, both optional)
+/// through the store writer, between its transactions.
+fn prune(ctx: &Context, body: &str) -> Answer {
+    let v: Value = if body.trim().is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?
+    };
+    let dry_run = match v.get("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad("dry_run must be true or false")),
+    };
+    let mut policy = crate::store::retention::Policy::of(&ctx.daemon.storage);
+    match v.get("older_than") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => policy.max_age = Some(older_than(text)?),
+        Some(_) => return Err(ApiError::bad("older_than must be a duration such as \"30d\"")),
+    }
+    let store = ctx.store.as_ref().ok_or_else(|| ApiError::unavailable("no store writer"))?;
+    let report = store.prune(policy, dry_run).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    if !dry_run {
+        ctx.log.info(&format!("prune: {}", crate::store::retention::describe(&report)));
+    }
+    json(serde_json::to_value(report).unwrap_or_default())
+}
+
+/// A positive duration for `older_than`.
+fn older_than(text: &str) -> Result<time::Duration, ApiError> {
+    match crate::config::parse_duration(text) {
+        Ok(d) if d.is_positive() => Ok(d),
+        Ok(_) => Err(ApiError::bad(format!(
+            "older_than {text:?}: must be greater than zero (examples: 12h, 30d, 2w)"
+        ))),
+        Err(e) => Err(ApiError::bad(format!("older_than {text:?}: {e} (examples: 12h, 30d, 2w)"))),
+    }
 }
 
 /// Cancels every unfinished run of a job.

@@ -169,12 +169,7 @@ impl Daemon {
         let s = &daemon.storage;
         let options = WriterOptions {
             max_log_bytes_per_run: s.retention_max_log_bytes_per_run,
-            retention: Some(Policy {
-                max_age: s.retention_max_age,
-                max_runs_per_job: s.retention_max_runs_per_job,
-                keep_last_failures: s.retention_keep_last_failures,
-                max_total_bytes: s.retention_max_total_bytes,
-            }),
+            retention: Some(Policy::of(s)),
             ..WriterOptions::default()
         };
         let (store, store_events, writer) = writer::spawn(conn, options, clock.clone())
@@ -254,6 +249,7 @@ impl Daemon {
             api_url: Arc::default(),
             streams: Arc::default(),
             reloader,
+            daemon: Arc::new(daemon.clone()),
         };
         let api = start_api(&ctx, paths, daemon, log);
         let api = match api {

@@ -335,3 +335,38 @@ fn remote_addr_before_the_command_and_root_config_options_work() {
     t.husky(&["status"]).env("HUSKY_ADDR", &url).expect(0);
     t.husky(&["--addr", "http://127.0.0.1:9", "status"]).expect(4);
 }
+
+#[test]
+fn prune_goes_through_a_running_daemons_store_writer_by_its_rules() {
+    let t = TestDir::new();
+    t.write(
+        "husky.yaml",
+        "version: \"1\"\njobs:\n  tick:\n    description: t\n    frequency: manual\n    command: \"echo tick\"\n",
+    );
+    t.write("huskyd.yaml", "storage:\n  retention:\n    max_runs_per_job: 1\n");
+    t.husky(&["start"]).expect(0);
+    let _guard = Started(&t);
+    for _ in 0..3 {
+        t.husky(&["run", "tick", "--wait"]).expect(0);
+    }
+    let dry = json(&t.husky(&["prune", "--dry-run", "--format", "json"]).expect(0).stdout);
+    assert_eq!((dry["dry_run"].as_bool(), dry["runs"].as_u64()), (Some(true), Some(2)));
+    let history = || json(&t.husky(&["history", "tick", "--format", "json"]).expect(0).stdout);
+    assert_eq!(history().as_array().map(Vec::len), Some(3), "a dry run changes nothing");
+    let done = t.husky(&["prune"]).expect(0);
+    assert!(done.stdout.starts_with("pruned 2 runs"), "{}", done.stdout);
+    let left = history();
+    assert_eq!(left.as_array().map(Vec::len), Some(1));
+    assert_eq!(left[0]["id"], 3, "the newest run stays");
+    let log = t.read(".husky/huskyd.log");
+    assert!(log.contains("prune: pruned 2 runs"), "the daemon pruned, not the CLI:\n{log}");
+    // A bad duration is the API's 400 as well as the CLI's usage error.
+    let (code, body) = crate::util::http(
+        &t.path.join(".husky/husky.sock"),
+        "POST",
+        "/api/db/prune",
+        r#"{"older_than": "soon"}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("older_than")), "{body}");
+}
