@@ -4,6 +4,7 @@
 //! read-only database connection. Every answer is JSON; errors are `{"error": "..."}` with a
 //! 4xx or 5xx status.
 
+pub mod auth;
 mod reads;
 pub mod routes;
 mod stream;
@@ -53,6 +54,8 @@ pub struct Context {
     pub streams: Arc<AtomicUsize>,
     /// huskyd.yaml as the daemon started with it.
     pub daemon: Arc<crate::config::DaemonConfig>,
+    /// Who may call which route.
+    pub auth: Arc<auth::Auth>,
 }
 
 impl std::fmt::Debug for Context {
@@ -130,11 +133,14 @@ impl Api {
             servers.push(Arc::new(server));
         }
         let mut threads = Vec::new();
+        // The unix socket, if any, comes first: it is trusted (its file permissions are its auth).
+        let socket_first = listen.socket.is_some();
         for (i, server) in servers.iter().enumerate() {
             let (server, ctx) = (server.clone(), ctx.clone());
+            let trusted = socket_first && i == 0;
             let t = std::thread::Builder::new()
                 .name(format!("husky-http-{i}"))
-                .spawn(move || serve(&server, &ctx))
+                .spawn(move || serve(&server, &ctx, trusted))
                 .map_err(|e| ListenError { what: "a thread".into(), error: e.to_string() })?;
             threads.push(t);
         }
@@ -155,30 +161,50 @@ impl Api {
     }
 }
 
-fn serve(server: &tiny_http::Server, ctx: &Context) {
+fn serve(server: &tiny_http::Server, ctx: &Context, trusted: bool) {
     let mut reader: Option<crate::store::query::Reader> = None;
     for mut request in server.incoming_requests() {
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            routes::handle(ctx, &mut reader, &mut request)
+            routes::handle(ctx, &mut reader, &mut request, trusted)
         }));
-        let out = answer.unwrap_or_else(|_| {
+        let (out, headers) = answer.unwrap_or_else(|_| {
             ctx.log.error("api: internal error while handling a request (a bug)");
-            routes::Out::Json(
-                500,
-                serde_json::json!({ "error": "internal error (see the daemon log)" }),
-            )
+            let body = serde_json::json!({ "error": "internal error (see the daemon log)" });
+            (routes::Out::Json(500, body), Vec::new())
         });
-        match out {
-            routes::Out::Json(status, body) => respond_json(request, status, &body),
+        if let routes::Out::Json(status @ (401 | 403), body) = &out {
+            ctx.log.info(&format!(
+                "api: {status} for {} {} from {}: {}",
+                request.method(),
+                request.url().split('?').next().unwrap_or_default(),
+                request.remote_addr().map_or_else(|| "the socket".into(), |a| a.to_string()),
+                body["error"].as_str().unwrap_or_default()
+            ));
+        }
+        let with = |mut response: tiny_http::Response<std::io::Cursor<Vec<u8>>>| {
+            for (name, value) in &headers {
+                if let Ok(h) = tiny_http::Header::from_bytes(*name, value.as_bytes()) {
+                    response.add_header(h);
+                }
+            }
+            response
+        };
+        let _ = match out {
+            routes::Out::Empty(status) => request
+                .respond(with(tiny_http::Response::from_data(Vec::new()).with_status_code(status))),
+            routes::Out::Json(status, body) => request.respond(with(json_response(status, &body))),
             routes::Out::Page(items, total) => {
-                let mut response = json_response(200, &serde_json::Value::Array(items));
+                let mut response = with(json_response(200, &serde_json::Value::Array(items)));
                 if let Ok(h) = tiny_http::Header::from_bytes("X-Total-Count", total.to_string()) {
                     response.add_header(h);
                 }
-                let _ = request.respond(response);
+                request.respond(response)
             }
-            routes::Out::LogStream(s) => stream::spawn(ctx, request, s),
-        }
+            routes::Out::LogStream(s) => {
+                stream::spawn(ctx, request, s, &headers);
+                Ok(())
+            }
+        };
     }
 }
 

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::auth::Denied;
 use super::{Context, reads};
 use crate::config::Selector;
 use crate::engine::core::{Command, Created, JobView, Reply};
@@ -40,6 +41,8 @@ impl ApiError {
 /// What a route answers.
 #[derive(Debug)]
 pub enum Out {
+    /// A status without a body (a CORS preflight's 204).
+    Empty(u16),
     /// A JSON document with its status.
     Json(u16, Value),
     /// One page of a list (a JSON array) and how many items match in all (`X-Total-Count`).
@@ -50,23 +53,93 @@ pub enum Out {
 
 pub(super) type Answer = Result<Out, ApiError>;
 
-/// Answers one request; a log stream is handed back to be served elsewhere.
-pub fn handle(ctx: &Context, reader: &mut Option<Reader>, rq: &mut tiny_http::Request) -> Out {
+/// Headers to add to an answer (CORS, `WWW-Authenticate`).
+pub type Headers = Vec<(&'static str, String)>;
+
+/// Answers one request, in Husky-Go's order: the base path is stripped, CORS is answered,
+/// the caller is authenticated and its role checked, then the route runs. A log stream is
+/// handed back to be served elsewhere. `trusted`: the request came over the unix socket, where
+/// there is no base path (it is for reverse proxies in front of TCP).
+pub fn handle(
+    ctx: &Context,
+    reader: &mut Option<Reader>,
+    rq: &mut tiny_http::Request,
+    trusted: bool,
+) -> (Out, Headers) {
     let method = rq.method().as_str().to_ascii_uppercase();
     let url = rq.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let (full_path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let mut headers = Headers::new();
+    let base = if trusted { "" } else { ctx.daemon.api.base_path.as_str() };
+    let Some(path) = strip_base(base, full_path) else {
+        return (Out::Json(404, json!({ "error": "not found" })), headers);
+    };
+    if let Some(origin) = header(rq, "Origin")
+        && cors_allows(&ctx.daemon.api.cors.allowed_origins, &origin)
+    {
+        headers.push(("Access-Control-Allow-Origin", origin));
+        headers.push(("Vary", "Origin".into()));
+        if ctx.daemon.api.cors.allow_credentials {
+            headers.push(("Access-Control-Allow-Credentials", "true".into()));
+        }
+        if method == "OPTIONS" {
+            headers
+                .push(("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS".into()));
+            headers.push((
+                "Access-Control-Allow-Headers",
+                "Authorization, Content-Type, Last-Event-ID".into(),
+            ));
+            return (Out::Empty(204), headers);
+        }
+    }
+    let authorization = header(rq, "Authorization");
+    let token = param(query, "token");
+    match ctx.auth.check(trusted, &method, path, authorization.as_deref(), token.as_deref()) {
+        Ok(_) => {}
+        Err(Denied::Unauthenticated { message, challenge }) => {
+            headers.push(("WWW-Authenticate", challenge.into()));
+            return (Out::Json(401, json!({ "error": message })), headers);
+        }
+        Err(Denied::Forbidden { role }) => {
+            let error = format!("forbidden: the role {role:?} may not {method} {path}");
+            return (Out::Json(403, json!({ "error": error })), headers);
+        }
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let last_event_id = rq
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Last-Event-ID"))
-        .and_then(|h| h.value.as_str().trim().parse().ok());
+    let last_event_id = header(rq, "Last-Event-ID").and_then(|v| v.trim().parse().ok());
     let body = if method == "POST" { read_body(rq) } else { Ok(String::new()) };
     let req = Req { method: &method, segments: &segments, query, last_event_id };
-    match body.and_then(|body| route(ctx, reader, &req, &body)) {
+    let out = match body.and_then(|body| route(ctx, reader, &req, &body)) {
         Ok(out) => out,
         Err(e) => Out::Json(e.status, json!({ "error": e.message })),
+    };
+    (out, headers)
+}
+
+/// The path under `api.base_path` (`None`: outside it).
+fn strip_base<'a>(base: &str, path: &'a str) -> Option<&'a str> {
+    let base = base.trim_end_matches('/');
+    if base.is_empty() {
+        return Some(path);
     }
+    match path.strip_prefix(base) {
+        Some("") => Some("/"),
+        Some(rest) if rest.starts_with('/') => Some(rest),
+        _ => None,
+    }
+}
+
+/// Whether `origin` is listed in `api.cors.allowed_origins` (or `*` is).
+fn cors_allows(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+}
+
+/// A request header's value.
+fn header(rq: &tiny_http::Request, name: &str) -> Option<String> {
+    rq.headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_owned())
 }
 
 /// The parts of a request the routes read.

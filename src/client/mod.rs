@@ -70,11 +70,21 @@ impl Client {
         }
         #[cfg(not(unix))]
         {
-            let addr = std::fs::read_to_string(data.join("api.addr"))
+            // api.url has the scheme and the base path; api.addr only the address.
+            let url = std::fs::read_to_string(data.join("api.url"))
+                .or_else(|_| {
+                    std::fs::read_to_string(data.join("api.addr"))
+                        .map(|a| format!("http://{}", a.trim()))
+                })
                 .map(|a| a.trim().to_owned())
-                .unwrap_or_else(|_| "127.0.0.1:8420".into());
-            let mut c = Client::remote(&format!("http://{addr}"), None);
-            c.place = data.join("api.addr").display().to_string();
+                .unwrap_or_else(|_| "http://127.0.0.1:8420".into());
+            // The daemon's local token lets the local CLI in whatever auth.* says.
+            let token = std::fs::read_to_string(data.join("api.token"))
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty());
+            let mut c = Client::remote(&url, token);
+            c.place = data.join("api.url").display().to_string();
             c.data = Some(data.to_path_buf());
             c
         }
@@ -218,6 +228,11 @@ impl Client {
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_owned))
             .unwrap_or_else(|| format!("refused with HTTP {status}"));
+        let message = match (status, &self.token) {
+            (401, None) => format!("{message} (set HUSKY_TOKEN to an API token of {})", self.place),
+            (401, Some(_)) => format!("{message} (HUSKY_TOKEN is not accepted by {})", self.place),
+            _ => message,
+        };
         ClientError::Refused { status, message }
     }
 

@@ -54,6 +54,8 @@ pub enum DaemonError {
     Store(StoreError),
     /// An API listener could not be opened.
     Listen(crate::api::ListenError),
+    /// `auth.*` cannot be put in force (no tokens, an unreadable token file, an unknown role).
+    Auth(String),
 }
 
 impl std::fmt::Display for DaemonError {
@@ -70,6 +72,7 @@ impl std::fmt::Display for DaemonError {
             DaemonError::Io { what, error } => write!(f, "{what}: {error}"),
             DaemonError::Store(e) => write!(f, "the state database: {e}"),
             DaemonError::Listen(e) => write!(f, "{e}"),
+            DaemonError::Auth(e) => write!(f, "{e}"),
         }
     }
 }
@@ -157,6 +160,7 @@ impl Daemon {
             }
             _ => None,
         };
+        let auth = Arc::new(start_auth(daemon, &config.dir, &paths.data, log)?);
         let pragmas = Pragmas::of(&daemon.storage);
         if let Some(dir) = paths.db.parent() {
             std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
@@ -233,6 +237,7 @@ impl Daemon {
             daemon: Arc::new(daemon.clone()),
             log: log.clone(),
             systemd: sd.clone(),
+            auth: auth.clone(),
         };
         platform::handle_signals(inbox_tx.clone(), reloader.clone(), log.clone())
             .map_err(io("cannot handle signals"))?;
@@ -250,6 +255,7 @@ impl Daemon {
             streams: Arc::default(),
             reloader,
             daemon: Arc::new(daemon.clone()),
+            auth,
         };
         let api = start_api(&ctx, paths, daemon, log);
         let api = match api {
@@ -299,6 +305,9 @@ impl Daemon {
             api.stop();
         }
         let _ = std::fs::remove_file(&self.addr_file);
+        for name in ["api.url", "api.token"] {
+            let _ = std::fs::remove_file(self.addr_file.with_file_name(name));
+        }
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -331,14 +340,45 @@ fn start_api(
     };
     let (api, bound) = started.map_err(DaemonError::Listen)?;
     if let Some(addr) = bound {
-        if let Ok(mut url) = ctx.api_url.lock() {
-            *url = Some(format!("http://{addr}"));
+        let url = format!("http://{addr}{}", daemon.api.base_path.trim_end_matches('/'));
+        if let Ok(mut held) = ctx.api_url.lock() {
+            *held = Some(url.clone());
         }
-        let file = paths.data.join("api.addr");
-        std::fs::write(&file, &addr).map_err(io(format!("cannot write {}", file.display())))?;
-        log.info(&format!("API on http://{addr} and {}", paths.data.join("husky.sock").display()));
+        for (name, text) in [("api.addr", &addr), ("api.url", &url)] {
+            let file = paths.data.join(name);
+            std::fs::write(&file, text).map_err(io(format!("cannot write {}", file.display())))?;
+        }
+        log.info(&format!("API on {url} and {}", paths.data.join("husky.sock").display()));
     }
     Ok(api)
+}
+
+/// The API's authenticator (`auth.*`; a token file relative to husky.yaml's directory), and
+/// the daemon's local token, written to `api.token` in the data directory (mode 0600): it
+/// lets the local CLI in over TCP where there is no unix socket.
+fn start_auth(
+    daemon: &DaemonConfig,
+    dir: &Path,
+    data: &Path,
+    log: &Logger,
+) -> Result<crate::api::auth::Auth, DaemonError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| DaemonError::Io {
+        what: "cannot make the local API token".into(),
+        error: std::io::Error::other(e.to_string()),
+    })?;
+    let local: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let file = data.join("api.token");
+    platform::private_file(&file, local.as_bytes())
+        .map_err(io(format!("cannot write {}", file.display())))?;
+    let cfg = &daemon.auth;
+    let token_file = cfg.token_file.as_deref().map(|p| crate::log::resolve(dir, p));
+    let auth =
+        crate::api::auth::Auth::new(cfg, token_file, Some(local)).map_err(DaemonError::Auth)?;
+    if cfg.kind == crate::config::AuthType::Bearer && cfg.token.is_some() {
+        log.warn("auth.bearer.token is set inline in huskyd.yaml: prefer auth.bearer.token_file (re-read on reload, kept out of the config)");
+    }
+    Ok(auth)
 }
 
 /// The data directory's single-instance lock: an OS file lock on `husky.pid`, held for the
@@ -424,6 +464,8 @@ pub struct Reloader {
     daemon: Arc<DaemonConfig>,
     log: Logger,
     systemd: systemd::Systemd,
+    /// The API's authenticator (its token file is read again).
+    auth: Arc<crate::api::auth::Auth>,
 }
 
 impl Reloader {
@@ -434,6 +476,13 @@ impl Reloader {
     pub fn reload<R>(&self, apply: impl FnOnce(Command) -> R) -> Result<R, Vec<String>> {
         self.systemd.reloading();
         self.reload_log_level();
+        if self.auth.required() {
+            match self.auth.reload() {
+                Ok(0) => {}
+                Ok(n) => self.log.info(&format!("auth: {n} bearer token(s) in force")),
+                Err(e) => self.log.warn(&format!("auth: {e}; the tokens in force stay")),
+            }
+        }
         let result = match load_for_reload(&self.husky_yaml) {
             Ok(config) => Ok(apply(Command::Reload(config))),
             Err(errors) => {
