@@ -5,8 +5,10 @@
 //! 4xx or 5xx status.
 
 pub mod auth;
+mod db;
 mod reads;
 pub mod routes;
+mod settings;
 mod stream;
 
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::auth::Denied;
-use super::{Context, reads};
+use super::{Context, db, reads, settings};
 use crate::config::Selector;
 use crate::engine::core::{Command, Created, JobView, Reply};
 use crate::store::query::{Reader, RunRow};
@@ -20,7 +20,7 @@ pub const MAX_REASON: usize = 500;
 #[derive(Debug)]
 pub struct ApiError {
     status: u16,
-    message: String,
+    pub(super) message: String,
 }
 
 impl ApiError {
@@ -94,21 +94,22 @@ pub fn handle(
     }
     let authorization = header(rq, "Authorization");
     let token = param(query, "token");
-    match ctx.auth.check(trusted, &method, path, authorization.as_deref(), token.as_deref()) {
-        Ok(_) => {}
-        Err(Denied::Unauthenticated { message, challenge }) => {
-            headers.push(("WWW-Authenticate", challenge.into()));
-            return (Out::Json(401, json!({ "error": message })), headers);
-        }
-        Err(Denied::Forbidden { role }) => {
-            let error = format!("forbidden: the role {role:?} may not {method} {path}");
-            return (Out::Json(403, json!({ "error": error })), headers);
-        }
-    }
+    let role =
+        match ctx.auth.check(trusted, &method, path, authorization.as_deref(), token.as_deref()) {
+            Ok(who) => who.role,
+            Err(Denied::Unauthenticated { message, challenge }) => {
+                headers.push(("WWW-Authenticate", challenge.into()));
+                return (Out::Json(401, json!({ "error": message })), headers);
+            }
+            Err(Denied::Forbidden { role }) => {
+                let error = format!("forbidden: the role {role:?} may not {method} {path}");
+                return (Out::Json(403, json!({ "error": error })), headers);
+            }
+        };
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let last_event_id = header(rq, "Last-Event-ID").and_then(|v| v.trim().parse().ok());
     let body = if method == "POST" { read_body(rq) } else { Ok(String::new()) };
-    let req = Req { method: &method, segments: &segments, query, last_event_id };
+    let req = Req { method: &method, segments: &segments, query, last_event_id, role: &role };
     let out = match body.and_then(|body| route(ctx, reader, &req, &body)) {
         Ok(out) => out,
         Err(e) => Out::Json(e.status, json!({ "error": e.message })),
@@ -151,6 +152,8 @@ pub(super) struct Req<'a> {
     pub query: &'a str,
     /// A `Last-Event-ID` header: the last log row a client of a stream has.
     pub last_event_id: Option<i64>,
+    /// The caller's role.
+    role: &'a str,
 }
 
 fn read_body(rq: &mut tiny_http::Request) -> Result<String, ApiError> {
@@ -168,6 +171,12 @@ fn read_body(rq: &mut tiny_http::Request) -> Result<String, ApiError> {
 
 fn json(v: Value) -> Answer {
     Ok(Out::Json(200, v))
+}
+
+/// A whole list: every item, and their number in `X-Total-Count`.
+pub(super) fn list(items: Vec<Value>) -> Answer {
+    let total = items.len() as u64;
+    Ok(Out::Page(items, total))
 }
 
 fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -> Answer {
@@ -218,8 +227,24 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
                 Some(sel) => Some(reads::tagged(&*config(ctx)?, &sel)),
                 None => None,
             };
-            reads::runs(with_reader(ctx, reader)?, query, tagged)
+            reads::runs(with_reader(ctx, reader)?, query, tagged, 100)
         }
+        ("GET", ["api", "db", "job_runs"]) => {
+            reads::runs(with_reader(ctx, reader)?, query, None, 50)
+        }
+        ("GET", ["api", "db", "state" | "job_state"]) => db::states(with_reader(ctx, reader)?),
+        ("POST", ["api", "db", "job_state", job, "clear_lock"]) => {
+            let views = job_views(ctx)?;
+            let view = views
+                .iter()
+                .find(|v| v.job.name == *job)
+                .ok_or_else(|| ApiError::not_found(format!("no job named {job:?}")))?;
+            let running = view.runs.iter().any(|(_, s)| *s == crate::store::RunStatus::Running);
+            db::clear_lock(ctx, job, running)
+        }
+        ("GET", ["api", "db", "run_logs"]) => db::run_logs(with_reader(ctx, reader)?, query),
+        ("GET", ["api", "db", "run_outputs"]) => db::run_outputs(with_reader(ctx, reader)?, query),
+        ("GET", ["api", "db", "alerts"]) => db::alerts(with_reader(ctx, reader)?, query),
         ("POST", ["api", "runs", id, "cancel"]) => {
             let run_id = run_id(id)?;
             command(ctx, Command::Cancel { run_id, by: "api".into() })
@@ -248,7 +273,7 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
         ("GET", ["api", "runs", id, "outputs"]) => {
             let rows =
                 with_reader(ctx, reader)?.outputs_by_run(run_id(id)?).map_err(store_error)?;
-            json(Value::Array(rows.iter().map(reads::output_json).collect()))
+            list(rows.iter().map(reads::output_json).collect())
         }
         ("GET", ["api", "cycles", id]) => {
             let Reply::Open(open) = ctx.ask(Command::CycleOpen((*id).to_owned()))? else {
@@ -257,9 +282,17 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
             reads::cycle(with_reader(ctx, reader)?, id, open)
         }
         ("GET", ["api", "tags"]) => reads::tags(with_reader(ctx, reader)?, &*config(ctx)?),
-        ("GET", ["api", "dag"]) => json(reads::dag(&*config(ctx)?)),
+        ("GET", ["api", "dag"]) => match reads::dag(&*config(ctx)?) {
+            Value::Array(nodes) => list(nodes),
+            other => json(other),
+        },
         ("GET", ["api", "export"]) => reads::export(with_reader(ctx, reader)?, &*config(ctx)?),
         ("POST", ["api", "db", "prune"]) => prune(ctx, body),
+        ("GET", ["api", "config"]) => settings::dashboard(ctx),
+        ("GET", ["api", "config", "file"]) => settings::husky_file(ctx),
+        ("GET", ["api", "config", "daemon"]) => settings::daemon_file(ctx, rq.role),
+        ("POST", ["api", "config", "validate"]) => settings::validate(ctx, rq.role, body),
+        ("POST", ["api", "config", "save"]) => settings::save(ctx, rq.role, body),
         ("POST", ["api", "daemon", "stop"]) => {
             let force = flag(query, "force");
             let reply = ctx.ask(Command::Shutdown { force })?;
@@ -306,7 +339,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/tags"),
     ("GET", "/api/dag"),
     ("GET", "/api/export"),
+    ("GET", "/api/db/job_runs"),
+    ("GET", "/api/db/state"),
+    ("GET", "/api/db/job_state"),
+    ("POST", "/api/db/job_state/{job}/clear_lock"),
+    ("GET", "/api/db/run_logs"),
+    ("GET", "/api/db/run_outputs"),
+    ("GET", "/api/db/alerts"),
     ("POST", "/api/db/prune"),
+    ("GET", "/api/config"),
+    ("GET", "/api/config/file"),
+    ("GET", "/api/config/daemon"),
+    ("POST", "/api/config/validate"),
+    ("POST", "/api/config/save"),
     ("POST", "/api/daemon/stop"),
     ("POST", "/api/daemon/reload"),
 ];
