@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod db;
+pub mod metrics;
 mod reads;
 pub mod routes;
 mod settings;
@@ -25,7 +26,7 @@ use crate::engine::core::{Command, Reply};
 use crate::store::Pragmas;
 
 /// How long a request waits for the engine's answer.
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const ENGINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the HTTP threads share (read-only).
 #[derive(Clone)]
@@ -58,6 +59,19 @@ pub struct Context {
     pub daemon: Arc<crate::config::DaemonConfig>,
     /// Who may call which route.
     pub auth: Arc<auth::Auth>,
+    /// Log lines the store writer dropped while the database could not be written.
+    pub dropped_lines: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The unix socket: trusted as admin, no base path.
+    Socket,
+    /// TCP `api.addr`: auth, base path, CORS.
+    Tcp,
+    /// `metrics.addr`: `/metrics` only.
+    Metrics,
 }
 
 impl std::fmt::Debug for Context {
@@ -98,6 +112,8 @@ pub struct Listen {
     pub socket: Option<PathBuf>,
     /// A TCP address.
     pub tcp: Option<String>,
+    /// The metrics listener's address, when it has one of its own.
+    pub metrics: Option<String>,
 }
 
 /// Why a listener could not start.
@@ -120,6 +136,7 @@ impl Api {
     /// if any.
     pub fn start(ctx: &Context, listen: &Listen) -> Result<(Api, Option<String>), ListenError> {
         let mut servers = Vec::new();
+        let mut kinds = Vec::new();
         let mut bound = None;
         if let Some(path) = &listen.socket {
             let server = crate::daemon::serve_unix(path).map_err(|e| ListenError {
@@ -127,22 +144,24 @@ impl Api {
                 error: e.to_string(),
             })?;
             servers.push(Arc::new(server));
+            kinds.push(Listener::Socket);
         }
-        if let Some(addr) = &listen.tcp {
+        for (addr, kind) in [(&listen.tcp, Listener::Tcp), (&listen.metrics, Listener::Metrics)] {
+            let Some(addr) = addr else { continue };
             let server = tiny_http::Server::http(addr.as_str())
                 .map_err(|e| ListenError { what: addr.clone(), error: e.to_string() })?;
-            bound = server.server_addr().to_ip().map(|a| a.to_string());
+            if kind == Listener::Tcp {
+                bound = server.server_addr().to_ip().map(|a| a.to_string());
+            }
             servers.push(Arc::new(server));
+            kinds.push(kind);
         }
         let mut threads = Vec::new();
-        // The unix socket, if any, comes first: it is trusted (its file permissions are its auth).
-        let socket_first = listen.socket.is_some();
-        for (i, server) in servers.iter().enumerate() {
+        for (i, (server, kind)) in servers.iter().zip(kinds).enumerate() {
             let (server, ctx) = (server.clone(), ctx.clone());
-            let trusted = socket_first && i == 0;
             let t = std::thread::Builder::new()
                 .name(format!("husky-http-{i}"))
-                .spawn(move || serve(&server, &ctx, trusted))
+                .spawn(move || serve(&server, &ctx, kind))
                 .map_err(|e| ListenError { what: "a thread".into(), error: e.to_string() })?;
             threads.push(t);
         }
@@ -163,11 +182,11 @@ impl Api {
     }
 }
 
-fn serve(server: &tiny_http::Server, ctx: &Context, trusted: bool) {
+fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener) {
     let mut reader: Option<crate::store::query::Reader> = None;
     for mut request in server.incoming_requests() {
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            routes::handle(ctx, &mut reader, &mut request, trusted)
+            routes::handle(ctx, &mut reader, &mut request, listener)
         }));
         let (out, headers) = answer.unwrap_or_else(|_| {
             ctx.log.error("api: internal error while handling a request (a bug)");
@@ -195,6 +214,13 @@ fn serve(server: &tiny_http::Server, ctx: &Context, trusted: bool) {
             routes::Out::Empty(status) => request
                 .respond(with(tiny_http::Response::from_data(Vec::new()).with_status_code(status))),
             routes::Out::Json(status, body) => request.respond(with(json_response(status, &body))),
+            routes::Out::Text(status, text, content_type) => {
+                let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+                if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
+                    response.add_header(h);
+                }
+                request.respond(with(response))
+            }
             routes::Out::Page(items, total) => {
                 let mut response = with(json_response(200, &serde_json::Value::Array(items)));
                 if let Ok(h) = tiny_http::Header::from_bytes("X-Total-Count", total.to_string()) {

@@ -43,6 +43,8 @@ impl ApiError {
 pub enum Out {
     /// A status without a body (a CORS preflight's 204).
     Empty(u16),
+    /// Text with its status and content type (`/metrics`).
+    Text(u16, String, &'static str),
     /// A JSON document with its status.
     Json(u16, Value),
     /// One page of a list (a JSON array) and how many items match in all (`X-Total-Count`).
@@ -58,22 +60,54 @@ pub type Headers = Vec<(&'static str, String)>;
 
 /// Answers one request, in Husky-Go's order: the base path is stripped, CORS is answered,
 /// the caller is authenticated and its role checked, then the route runs. A log stream is
-/// handed back to be served elsewhere. `trusted`: the request came over the unix socket, where
-/// there is no base path (it is for reverse proxies in front of TCP).
+/// handed back to be served elsewhere. The unix socket is trusted and has no base path (that
+/// is for reverse proxies in front of TCP); the metrics listener serves `/metrics` alone.
 pub fn handle(
     ctx: &Context,
     reader: &mut Option<Reader>,
     rq: &mut tiny_http::Request,
-    trusted: bool,
+    listener: super::Listener,
 ) -> (Out, Headers) {
+    use super::Listener;
+    let trusted = listener == Listener::Socket;
     let method = rq.method().as_str().to_ascii_uppercase();
     let url = rq.url().to_owned();
     let (full_path, query) = url.split_once('?').unwrap_or((&url, ""));
     let mut headers = Headers::new();
-    let base = if trusted { "" } else { ctx.daemon.api.base_path.as_str() };
+    let base = if listener == Listener::Tcp { ctx.daemon.api.base_path.as_str() } else { "" };
     let Some(path) = strip_base(base, full_path) else {
         return (Out::Json(404, json!({ "error": "not found" })), headers);
     };
+    let metrics_here = match listener {
+        Listener::Metrics => true,
+        Listener::Tcp => super::metrics::on_api_listener(ctx),
+        Listener::Socket => false,
+    };
+    if metrics_here && path == ctx.daemon.metrics.path {
+        let authorization = header(rq, "Authorization");
+        let token = param(query, "token");
+        let out = if method != "GET" {
+            Out::Json(405, json!({ "error": "method not allowed" }))
+        } else if let (true, Err(Denied::Unauthenticated { message, challenge })) = (
+            ctx.daemon.metrics.auth,
+            ctx.auth.identify(false, authorization.as_deref(), token.as_deref()),
+        ) {
+            headers.push(("WWW-Authenticate", challenge.into()));
+            Out::Json(401, json!({ "error": message }))
+        } else {
+            match super::metrics::render(ctx) {
+                Ok(text) => Out::Text(200, text, super::metrics::CONTENT_TYPE),
+                Err(e) => Out::Json(e.status, json!({ "error": e.message })),
+            }
+        };
+        return (out, headers);
+    }
+    if listener == Listener::Metrics {
+        return (
+            Out::Json(404, json!({ "error": "not found (this listener serves metrics only)" })),
+            headers,
+        );
+    }
     if let Some(origin) = header(rq, "Origin")
         && cors_allows(&ctx.daemon.api.cors.allowed_origins, &origin)
     {

@@ -181,6 +181,8 @@ impl Daemon {
         let store_log = log.clone();
         let store_down: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let down = store_down.clone();
+        let dropped: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let dropped_count = dropped.clone();
         std::thread::Builder::new()
             .name("husky-store-events".into())
             .spawn(move || {
@@ -190,6 +192,10 @@ impl Daemon {
                         StoreEvent::Recovered { .. } => Level::Warn,
                         StoreEvent::Pruned(_) => Level::Info,
                     };
+                    if let StoreEvent::Recovered { dropped_lines, .. } = &e {
+                        dropped_count
+                            .fetch_add(*dropped_lines, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if let Ok(mut d) = down.lock() {
                         match &e {
                             StoreEvent::Unavailable { error } => *d = Some(error.clone()),
@@ -256,6 +262,7 @@ impl Daemon {
             reloader,
             daemon: Arc::new(daemon.clone()),
             auth,
+            dropped_lines: dropped,
         };
         let api = start_api(&ctx, paths, daemon, log);
         let api = match api {
@@ -330,11 +337,17 @@ fn start_api(
 ) -> Result<crate::api::Api, DaemonError> {
     use crate::api::{Api, Listen};
     let socket = cfg!(unix).then(|| paths.data.join("husky.sock"));
-    let wanted = Listen { socket: socket.clone(), tcp: Some(daemon.api.addr.clone()) };
+    let m = &daemon.metrics;
+    let metrics = (m.enabled && !crate::api::metrics::on_api_listener(ctx)).then(|| m.addr.clone());
+    let wanted = Listen {
+        socket: socket.clone(),
+        tcp: Some(daemon.api.addr.clone()),
+        metrics: metrics.clone(),
+    };
     let started = match Api::start(ctx, &wanted) {
         Err(e) if !daemon.api.addr_explicit && e.what == daemon.api.addr => {
             log.warn(&format!("{e}; using a free loopback port instead"));
-            Api::start(ctx, &Listen { socket, tcp: Some("127.0.0.1:0".into()) })
+            Api::start(ctx, &Listen { socket, tcp: Some("127.0.0.1:0".into()), metrics })
         }
         other => other,
     };
@@ -349,6 +362,12 @@ fn start_api(
             std::fs::write(&file, text).map_err(io(format!("cannot write {}", file.display())))?;
         }
         log.info(&format!("API on {url} and {}", paths.data.join("husky.sock").display()));
+    }
+    if m.enabled {
+        let at =
+            if crate::api::metrics::on_api_listener(ctx) { "the API listener" } else { &m.addr };
+        let auth = if m.auth { "with" } else { "without" };
+        log.info(&format!("metrics on {at} at {} ({auth} the API's auth)", m.path));
     }
     Ok(api)
 }

@@ -296,3 +296,128 @@ fn every_route_answers_with_its_success_and_its_errors() {
         .collect();
     assert!(missing.is_empty(), "routes without a success case here: {missing:?}");
 }
+
+/// `GET /metrics` over TCP: the status and the text.
+fn scrape(addr: &str, headers: &[&str]) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let mut req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(&format!("{h}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+/// The value of the sample `series` (name and labels as written) in a scrape.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_runs_retries_breaches_and_turns_on_the_api_listener_or_their_own() {
+    let t = TestDir::new();
+    t.write(
+        "husky.yaml",
+        r#"version: "1"
+jobs:
+  ok:
+    description: succeeds, past its SLA
+    frequency: manual
+    command: "sleep 1.2"
+    sla: 1s
+  flaky:
+    description: fails once, then succeeds on retry
+    frequency: manual
+    command: "if [ -f once ]; then exit 0; else touch once; exit 1; fi"
+    retries: 1
+    retry_delay: fixed:1s
+"#,
+    );
+    t.write("tokens", "admin-token\n");
+    // On the API listener (same address), open although the API needs a token.
+    t.write(
+        "huskyd.yaml",
+        "api:\n  addr: 127.0.0.1:0\nauth:\n  type: bearer\n  bearer:\n    token_file: tokens\nmetrics:\n  enabled: true\n  addr: 127.0.0.1:0\n",
+    );
+    t.husky(&["start"]).expect(0);
+    struct Stop<'a>(&'a TestDir);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.husky(&["stop", "--force"]).run();
+        }
+    }
+    let guard = Stop(&t);
+    t.husky(&["run", "ok", "--wait"]).expect(0);
+    t.husky(&["run", "flaky", "--wait"]).expect(0);
+    let addr = t.read(".husky/api.addr");
+    let (code, text) = scrape(addr.trim(), &[]);
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.contains("content-type: text/plain; version=0.0.4")
+            || text.contains("Content-Type: text/plain; version=0.0.4"),
+        "{text}"
+    );
+    let get = |series: &str| sample(&text, series);
+    assert_eq!(
+        get("husky_job_runs_total{job=\"ok\",status=\"SUCCESS\",trigger=\"manual\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        get("husky_job_runs_total{job=\"flaky\",status=\"RETRYING\",trigger=\"manual\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        get("husky_job_runs_total{job=\"flaky\",status=\"SUCCESS\",trigger=\"retry\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(get("husky_job_retries_total{job=\"flaky\"}"), Some(1.0), "{text}");
+    assert_eq!(get("husky_job_sla_breaches_total{job=\"ok\"}"), Some(1.0), "{text}");
+    assert_eq!(get("husky_job_duration_seconds_count{job=\"ok\"}"), Some(1.0), "{text}");
+    assert!(get("husky_job_duration_seconds_sum{job=\"ok\"}").is_some_and(|s| s >= 1.2), "{text}");
+    assert!(get("husky_scheduler_tick_duration_seconds_count").is_some_and(|n| n > 0.0), "{text}");
+    assert_eq!(get("husky_running_jobs"), Some(0.0));
+    assert_eq!(get("husky_store_up"), Some(1.0));
+    assert!(get("husky_daemon_uptime_seconds").is_some_and(|s| s > 0.0), "{text}");
+    // The rest of the API still wants its token.
+    let (code, _) = http_get(addr.trim(), "/api/status");
+    assert_eq!(code, 401);
+    drop(guard);
+
+    // A listener of its own, with the API's auth.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port();
+    drop(free);
+    let metrics_addr = format!("127.0.0.1:{port}");
+    t.write(
+        "huskyd.yaml",
+        &format!("api:\n  addr: 127.0.0.1:0\nauth:\n  type: bearer\n  bearer:\n    token_file: tokens\nmetrics:\n  enabled: true\n  addr: {metrics_addr}\n  auth: true\n"),
+    );
+    t.husky(&["start"]).expect(0);
+    let _guard = Stop(&t);
+    let (code, text) = scrape(&metrics_addr, &[]);
+    assert_eq!(code, 401, "{text}");
+    let (code, text) = scrape(&metrics_addr, &["Authorization: Bearer admin-token"]);
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("# TYPE husky_job_runs_total counter"), "{text}");
+    let (code, _) = http_get(&metrics_addr, "/api/status");
+    assert_eq!(code, 404, "the metrics listener serves metrics only");
+    let api = t.read(".husky/api.addr");
+    let (code, _) = scrape(api.trim(), &["Authorization: Bearer admin-token"]);
+    assert_eq!(code, 404, "not on the API listener when it has its own");
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
