@@ -222,18 +222,28 @@ fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener) {
                 request.respond(with(response))
             }
             routes::Out::Page(items, total) => {
-                let mut response = with(json_response(200, &serde_json::Value::Array(items)));
-                if let Ok(h) = tiny_http::Header::from_bytes("X-Total-Count", total.to_string()) {
-                    response.add_header(h);
-                }
-                request.respond(response)
+                let text = serde_json::Value::Array(items).to_string();
+                request.respond(with(list_response(text, total)))
             }
+            routes::Out::RawList(text, total) => request.respond(with(list_response(text, total))),
             routes::Out::LogStream(s) => {
                 stream::spawn(ctx, request, s, &headers);
                 Ok(())
             }
         };
     }
+}
+
+/// A JSON array answer with its total count.
+fn list_response(mut text: String, total: u64) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    text.push('\n');
+    let mut response = tiny_http::Response::from_string(text);
+    for (name, value) in [("Content-Type", "application/json".to_owned()), ("X-Total-Count", total.to_string())] {
+        if let Ok(h) = tiny_http::Header::from_bytes(name, value) {
+            response.add_header(h);
+        }
+    }
+    response
 }
 
 fn json_response(

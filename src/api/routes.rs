@@ -49,6 +49,8 @@ pub enum Out {
     Json(u16, Value),
     /// One page of a list (a JSON array) and how many items match in all (`X-Total-Count`).
     Page(Vec<Value>, u64),
+    /// A list already written as a JSON array, and its total.
+    RawList(String, u64),
     /// Server-sent events of a run's log, served on a thread of their own.
     LogStream(super::stream::LogStream),
 }
