@@ -238,7 +238,9 @@ fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener) {
 fn list_response(mut text: String, total: u64) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
     text.push('\n');
     let mut response = tiny_http::Response::from_string(text);
-    for (name, value) in [("Content-Type", "application/json".to_owned()), ("X-Total-Count", total.to_string())] {
+    for (name, value) in
+        [("Content-Type", "application/json".to_owned()), ("X-Total-Count", total.to_string())]
+    {
         if let Ok(h) = tiny_http::Header::from_bytes(name, value) {
             response.add_header(h);
         }

@@ -87,8 +87,7 @@ impl<'a> JobOut<'a> {
             running: v.runs.iter().any(|(_, s)| *s == RunStatus::Running),
             runs: v.runs.iter().map(|(id, s)| RunRef { id: *id, status: s.as_str() }).collect(),
             last_run: state.and_then(|s| {
-                s.last_run_id
-                    .map(|id| LastRun { id, status: s.last_status.map(RunStatus::as_str) })
+                s.last_run_id.map(|id| LastRun { id, status: s.last_status.map(RunStatus::as_str) })
             }),
             last_success: state.and_then(|s| s.last_success.as_deref()),
             last_failure: state.and_then(|s| s.last_failure.as_deref()),
@@ -280,22 +279,8 @@ pub fn dag(config: &Config) -> Value {
 /// 1,000 runs and alerts.
 pub fn export(r: &Reader, config: &Config) -> Answer {
     let view = crate::config::view::husky_view(config, Secrets(false));
-    let states: Vec<Value> = r
-        .job_states()
-        .map_err(store_error)?
-        .iter()
-        .map(|s| {
-            json!({
-                "job_name": s.job_name,
-                "last_success": s.last_success,
-                "last_failure": s.last_failure,
-                "last_run_id": s.last_run_id,
-                "last_status": s.last_status.map(RunStatus::as_str),
-                "next_run": s.next_run,
-                "paused": s.paused,
-            })
-        })
-        .collect();
+    let states: Vec<Value> =
+        r.job_states().map_err(store_error)?.iter().map(super::db::state_json).collect();
     let runs =
         r.runs(&RunFilter { limit: MAX_PAGE, ..RunFilter::default() }).map_err(store_error)?;
     let alerts = r.alerts(None, None, MAX_PAGE, 0).map_err(store_error)?;
