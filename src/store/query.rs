@@ -470,21 +470,23 @@ impl Reader {
         Ok(self.stmt(sql)?.query_row(params![run_id, id], |row| row.get(0))?)
     }
 
-    /// The lines of a run with row id in `(after_id, up_to_id]`, in id (commit) order: what a
-    /// live subscriber missed between two subscriptions.
+    /// The first `limit` lines of a run with row id in `(after_id, up_to_id]`, in id (commit)
+    /// order: what a live subscriber missed between two subscriptions.
     pub fn log_id_range(
         &self,
         run_id: i64,
         after_id: i64,
         up_to_id: i64,
+        limit: u32,
     ) -> Result<Vec<StoredLine>, StoreError> {
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM run_logs WHERE run_id = ?1 AND id > ?2 AND id <= ?3 \
-             ORDER BY id"
+             ORDER BY id LIMIT ?4"
         );
+        let limit = limit.clamp(1, MAX_LIMIT * 10);
         let rows = self
             .stmt(&sql)?
-            .query_map(params![run_id, after_id, up_to_id], log_row)?
+            .query_map(params![run_id, after_id, up_to_id, limit], log_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }

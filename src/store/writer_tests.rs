@@ -350,8 +350,9 @@ fn backfill_then_live_never_loses_or_repeats_a_line() {
     while db.count("SELECT count(*) FROM run_logs") < 20_000 {
         std::thread::yield_now();
     }
-    let mut follower = Follower::new(h.clone(), crate::store::query::Reader::new(db.reader()), id)
-        .expect("follow");
+    let mut follower =
+        Follower::new(h.subscriber(), crate::store::query::Reader::new(db.reader()), id)
+            .expect("follow");
     let mut live_phase = 0;
     while seen < TOTAL {
         match follower.next(Duration::from_secs(10)).expect("next") {
@@ -364,6 +365,7 @@ fn backfill_then_live_never_loses_or_repeats_a_line() {
                 live_phase += 1;
             }
             Next::Idle => panic!("stalled at {seen}"),
+            Next::End(s) => panic!("ended ({s}) at {seen}"),
             Next::Closed => panic!("closed at {seen}"),
         }
     }
