@@ -2,11 +2,14 @@
 //! 0600, for the local CLI; TCP `api.addr` for the dashboard and remote use), each served by
 //! one thread. Commands travel to the engine with a reply channel; reads use the thread's own
 //! read-only database connection. Every answer is JSON; errors are `{"error": "..."}` with a
-//! 4xx or 5xx status.
+//! 4xx or 5xx status. Streams (server-sent events, WebSockets) are handed to threads of their
+//! own once routed.
 
+pub mod events;
 mod reads;
 pub mod routes;
 mod stream;
+pub mod ws;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -53,6 +56,8 @@ pub struct Context {
     pub streams: Arc<AtomicUsize>,
     /// huskyd.yaml as the daemon started with it.
     pub daemon: Arc<crate::config::DaemonConfig>,
+    /// WebSockets open now.
+    pub websockets: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Context {
@@ -178,6 +183,8 @@ fn serve(server: &tiny_http::Server, ctx: &Context) {
                 let _ = request.respond(response);
             }
             routes::Out::LogStream(s) => stream::spawn(ctx, request, s),
+            routes::Out::EventStream(s) => events::spawn(ctx, request, s),
+            routes::Out::WebSocket(s) => ws::spawn(ctx, request, s),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Follower {
     /// Backfill lines with `id <= until` and `seq > after_seq`.
     until: i64,
     after_seq: i64,
+    /// Lines at or before this position are never delivered (the starting position).
+    start: i64,
     /// The highest row id delivered live or caught up (live lines come in id order).
     last_live_id: i64,
     live: Option<Receiver<Live>>,
@@ -79,6 +81,7 @@ impl Follower {
             run_id,
             until: followed.until,
             after_seq,
+            start: after_seq,
             last_live_id: followed.until,
             live: end.is_none().then_some(live),
             backfilling: true,
@@ -122,7 +125,9 @@ impl Follower {
             if let Some(last) = chunk.last() {
                 self.last_live_id = last.id;
                 self.after_seq = self.after_seq.max(last.seq);
-                return Ok(Next::Lines(chunk.into_iter().map(Arc::new).collect()));
+                let start = self.start;
+                let lines = chunk.into_iter().filter(|l| l.seq > start).map(Arc::new).collect();
+                return Ok(Next::Lines(lines));
             }
             self.last_live_id = self.last_live_id.max(up_to);
             self.catch_up = None;
@@ -155,6 +160,8 @@ impl Follower {
             self.last_live_id = last.id;
             self.after_seq = self.after_seq.max(last.seq);
         }
+        // A start beyond the lines committed at subscription skips live lines too.
+        lines.retain(|l| l.seq > self.start);
         Ok(Next::Lines(lines))
     }
 

@@ -7,6 +7,8 @@ mod daemon;
 mod docs;
 mod fuzz;
 #[cfg(target_os = "linux")]
+mod live;
+#[cfg(target_os = "linux")]
 mod operator;
 mod oracle;
 mod prune;
