@@ -131,11 +131,12 @@ pub fn spawn(ctx: &Context, request: tiny_http::Request, stream: EventStream) {
         Ok(admitted) => admitted,
         Err(why) => return refuse(request, why),
     };
-    let Ok((replay, rx)) = feed.subscriber.events(stream.after) else {
-        return refuse(request, "the daemon is shutting down");
-    };
     let started = std::thread::Builder::new().name("husky-http-events".into()).spawn(move || {
         let _slot = slot;
+        // Subscribed here, not on the HTTP thread: the writer may be busy for a moment.
+        let Ok((replay, rx)) = feed.subscriber.events(stream.after) else {
+            return refuse(request, "the daemon is shutting down");
+        };
         if let Err(e) = serve(request, replay, &rx) {
             feed.log.debug(&format!("api: an event stream ended: {e}"));
         }
