@@ -29,7 +29,11 @@ fn start<'a>(t: &'a TestDir, husky_yaml: &str, huskyd_yaml: Option<&str>) -> (St
     if let Some(d) = huskyd_yaml {
         t.write("huskyd.yaml", d);
     }
-    t.husky(&["start"]).expect(0);
+    let started = t.husky(&["start"]).run();
+    if started.code != 0 {
+        let log = std::fs::read_to_string(t.path.join(".husky/huskyd.log")).unwrap_or_default();
+        panic!("husky start: {}\n--- huskyd.log ---\n{log}", started.stderr);
+    }
     // The unix socket may answer a moment before the TCP address is written.
     let file = t.path.join(".husky/api.addr");
     let deadline = SystemClock.monotonic() + Duration::from_secs(30);
