@@ -2,15 +2,18 @@
 //! 0600, for the local CLI; TCP `api.addr` for the dashboard and remote use), each served by
 //! one thread. Commands travel to the engine with a reply channel; reads use the thread's own
 //! read-only database connection. Every answer is JSON; errors are `{"error": "..."}` with a
-//! 4xx or 5xx status.
+//! 4xx or 5xx status. Streams (server-sent events, WebSockets) are handed to threads of their
+//! own once routed.
 
 pub mod auth;
 mod db;
+pub mod events;
 pub mod metrics;
 mod reads;
 pub mod routes;
 mod settings;
 mod stream;
+pub mod ws;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -61,6 +64,8 @@ pub struct Context {
     pub auth: Arc<auth::Auth>,
     /// Log lines the store writer dropped while the database could not be written.
     pub dropped_lines: Arc<std::sync::atomic::AtomicU64>,
+    /// WebSockets open now.
+    pub websockets: Arc<AtomicUsize>,
 }
 
 /// Which listener a request came in on.
@@ -228,6 +233,14 @@ fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener) {
             routes::Out::RawList(text, total) => request.respond(with(list_response(text, total))),
             routes::Out::LogStream(s) => {
                 stream::spawn(ctx, request, s, &headers);
+                Ok(())
+            }
+            routes::Out::EventStream(s) => {
+                events::spawn(ctx, request, s, &headers);
+                Ok(())
+            }
+            routes::Out::WebSocket(s) => {
+                ws::spawn(ctx, request, s);
                 Ok(())
             }
         };

@@ -457,6 +457,23 @@ impl Reader {
         Ok(rows)
     }
 
+    /// Where a client that wants a run's last `n` lines starts: the position before the `n`-th
+    /// last line (the healthcheck's lines not counted unless `with_hc`), 0 when the run has
+    /// fewer, and the last position when `n` is 0.
+    pub fn log_tail_start(&self, run_id: i64, n: u32, with_hc: bool) -> Result<i64, StoreError> {
+        if n == 0 {
+            let sql = "SELECT coalesce(max(seq), 0) FROM run_logs WHERE run_id = ?1";
+            return Ok(self.stmt(sql)?.query_row([run_id], |row| row.get(0))?);
+        }
+        let sql = "SELECT seq FROM run_logs WHERE run_id = ?1 AND (?2 OR stream != 'healthcheck') \
+                   ORDER BY seq DESC LIMIT 1 OFFSET ?3";
+        let nth: Option<i64> = self
+            .stmt(sql)?
+            .query_row(params![run_id, with_hc, n - 1], |row| row.get(0))
+            .optional()?;
+        Ok(nth.map_or(0, |seq| seq - 1))
+    }
+
     /// The position (`seq`) of a run's last line with row id at most `id` (0 if none): where a
     /// client that has every line up to row `id` resumes.
     pub fn log_seq_at(&self, run_id: i64, id: i64) -> Result<i64, StoreError> {
@@ -464,21 +481,23 @@ impl Reader {
         Ok(self.stmt(sql)?.query_row(params![run_id, id], |row| row.get(0))?)
     }
 
-    /// The lines of a run with row id in `(after_id, up_to_id]`, in id (commit) order: what a
-    /// live subscriber missed between two subscriptions.
+    /// The first `limit` lines of a run with row id in `(after_id, up_to_id]`, in id (commit)
+    /// order: what a live subscriber missed between two subscriptions.
     pub fn log_id_range(
         &self,
         run_id: i64,
         after_id: i64,
         up_to_id: i64,
+        limit: u32,
     ) -> Result<Vec<StoredLine>, StoreError> {
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM run_logs WHERE run_id = ?1 AND id > ?2 AND id <= ?3 \
-             ORDER BY id"
+             ORDER BY id LIMIT ?4"
         );
+        let limit = limit.clamp(1, MAX_LIMIT * 10);
         let rows = self
             .stmt(&sql)?
-            .query_map(params![run_id, after_id, up_to_id], log_row)?
+            .query_map(params![run_id, after_id, up_to_id, limit], log_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
