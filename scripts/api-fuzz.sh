@@ -65,7 +65,10 @@ YAML
 "$bin" -c "$dir/husky.yaml" run hello --wait >/dev/null
 addr="$(cat "$dir/.husky/api.addr")"
 
-python3 -m schemathesis.cli run schema/openapi.yaml \
+# Run from the temporary directory: schemathesis keeps a cache in its working directory.
+schema="$PWD/schema/openapi.yaml"
+cd "$dir"
+python3 -m schemathesis.cli run "$schema" \
     --url "http://$addr" \
     --header "Authorization: Bearer fuzz-admin" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
