@@ -28,6 +28,7 @@ if [ -z "$bin" ]; then
     bin="${CARGO_TARGET_DIR:-target}/debug/husky"
 fi
 
+bin="$(realpath "$bin")"
 dir="$(mktemp -d)"
 stop() {
     "$bin" -c "$dir/husky.yaml" stop --force >/dev/null 2>&1 || true
