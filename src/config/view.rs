@@ -209,7 +209,8 @@ pub fn daemon_view(c: &DaemonConfig, secrets: Secrets) -> Value {
                 .set("read", dur(t.read))
                 .set("write", dur(t.write))
                 .set("idle", dur(t.idle)),
-        );
+        )
+        .set("max_connections", api.max_connections);
     let a = &c.auth;
     let users: Vec<Value> = a
         .users
