@@ -15,4 +15,6 @@ mod rules;
 mod scenarios;
 mod schema;
 mod tidy;
+#[cfg(target_os = "linux")]
+mod tls;
 mod util;
