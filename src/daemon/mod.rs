@@ -580,3 +580,30 @@ pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
 pub fn detach(cmd: &mut std::process::Command) {
     platform::detach(cmd);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::exposure_warning;
+    use crate::config::AuthType;
+
+    #[test]
+    fn only_a_listener_beyond_loopback_without_tls_and_auth_is_warned_about() {
+        let warned = |addr: &str, tls: bool, auth: AuthType| {
+            exposure_warning(addr, tls, auth).map(|w| {
+                [
+                    "without TLS and without authentication",
+                    "without TLS (",
+                    "without authentication",
+                ]
+                .iter()
+                .position(|m| w.contains(m))
+            })
+        };
+        assert_eq!(warned("127.0.0.1:8420", false, AuthType::None), None);
+        assert_eq!(warned("[::1]:8420", false, AuthType::None), None);
+        assert_eq!(warned("0.0.0.0:8420", true, AuthType::Bearer), None);
+        assert_eq!(warned("0.0.0.0:8420", false, AuthType::None), Some(Some(0)));
+        assert_eq!(warned("[::]:8420", false, AuthType::Basic), Some(Some(1)));
+        assert_eq!(warned("192.168.1.5:8420", true, AuthType::None), Some(Some(2)));
+    }
+}

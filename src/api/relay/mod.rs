@@ -237,7 +237,7 @@ impl Front {
     fn accept(&mut self, now: Instant) {
         for _ in 0..ACCEPT_BATCH {
             let full = self.conns.len() >= self.settings.max_connections;
-            if full && !self.victim().is_some_and(|(_, at)| at <= now) {
+            if full && self.victim().is_none_or(|(_, at)| at > now) {
                 self.say_full(now);
                 return;
             }
