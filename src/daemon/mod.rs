@@ -557,12 +557,14 @@ pub struct Wait {
     pub readable: bool,
     /// It can be written (or has failed).
     pub writable: bool,
+    /// It has failed or hung up (an error, a reset, both directions closed).
+    pub failed: bool,
 }
 
 impl Wait {
     /// Waiting on `sock` for reading and/or writing.
     pub fn on(sock: &impl Sock, read: bool, write: bool) -> Wait {
-        Wait { sock: sock.raw(), read, write, readable: false, writable: false }
+        Wait { sock: sock.raw(), read, write, readable: false, writable: false, failed: false }
     }
 }
 

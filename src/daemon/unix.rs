@@ -187,6 +187,7 @@ pub fn poll(
         let bad = f.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
         w.readable = bad || f.revents & libc::POLLIN != 0;
         w.writable = bad || f.revents & libc::POLLOUT != 0;
+        w.failed = bad;
     }
     Ok(())
 }

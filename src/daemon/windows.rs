@@ -102,7 +102,12 @@ pub fn poll(
     let mut fds: Vec<WSAPOLLFD> = waits
         .iter()
         .map(|w| WSAPOLLFD {
-            fd: usize::try_from(w.sock).unwrap_or(usize::MAX),
+            // A negative socket (INVALID_SOCKET) is skipped: WSAPoll wants at least one event.
+            fd: if w.read || w.write {
+                usize::try_from(w.sock).unwrap_or(usize::MAX)
+            } else {
+                usize::MAX
+            },
             events: if w.read { POLLRDNORM } else { 0 } | if w.write { POLLWRNORM } else { 0 },
             revents: 0,
         })
@@ -120,6 +125,7 @@ pub fn poll(
         let bad = f.revents & (POLLERR | POLLHUP | POLLNVAL) != 0;
         w.readable = bad || f.revents & POLLRDNORM != 0;
         w.writable = bad || f.revents & POLLWRNORM != 0;
+        w.failed = bad;
     }
     Ok(())
 }

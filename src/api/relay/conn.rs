@@ -51,6 +51,8 @@ pub struct Conn {
     backend_eof: bool,
     /// The private server has been told that no more requests come.
     backend_shut: bool,
+    /// The private server's socket has hung up: it is read until its end without waiting on it.
+    backend_hup: bool,
     accepted: Instant,
     /// When the request being received began (the connection's start for its first one).
     request_since: Option<Instant>,
@@ -96,6 +98,7 @@ impl Conn {
             client_done: false,
             backend_eof: false,
             backend_shut: false,
+            backend_hup: false,
             accepted: now,
             request_since: Some(now),
             last_activity: now,
@@ -115,13 +118,19 @@ impl Conn {
         };
         out.push(Wait::on(&self.client, read, self.client_pending()));
         match &self.backend {
-            Some(b) => {
+            Some(b) if !self.backend_eof && !self.backend_hup => {
                 let read = !self.backend_eof && self.to_client.len() < BUFFER;
                 out.push(Wait::on(b, read, !self.to_backend.is_empty()));
                 2
             }
-            None => 1,
+            _ => 1,
         }
+    }
+
+    /// The private server's socket has hung up (a hang-up stays reported: waiting on it again
+    /// would return at once). What it holds is still read, whenever the connection is pumped.
+    pub fn backend_hung_up(&mut self) {
+        self.backend_hup = true;
     }
 
     /// Moves every byte that can move now. `Err`: the connection is broken and must close.
@@ -184,7 +193,7 @@ impl Conn {
     }
 
     /// Closes the connection now (TLS: with a close_notify when it can be sent at once).
-    pub fn close(mut self) {
+    pub fn close(&mut self) {
         if let Some(tls) = &mut self.tls {
             tls.send_close_notify();
             while tls.wants_write() {

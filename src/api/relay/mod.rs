@@ -131,19 +131,16 @@ impl Front {
             let now = self.clock.monotonic();
             let t = self.settings.timeouts;
             let mut wake = None;
-            self.conns = std::mem::take(&mut self.conns)
-                .into_iter()
-                .filter_map(|c| match c.deadline(&t) {
-                    Some(d) if d <= now => {
-                        c.close();
-                        None
-                    }
-                    d => {
-                        wake = earliest(wake, d);
-                        Some(c)
-                    }
-                })
-                .collect();
+            self.conns.retain_mut(|c| match c.deadline(&t) {
+                Some(d) if d <= now => {
+                    c.close();
+                    false
+                }
+                d => {
+                    wake = earliest(wake, d);
+                    true
+                }
+            });
             let (listen, retry_at) = self.may_accept(now);
             wake = earliest(wake, retry_at);
             waits.clear();
@@ -166,13 +163,18 @@ impl Front {
                 let mut buf = [0u8; 16];
                 while self.waker.recv(&mut buf).is_ok() {}
             }
-            let ready: Vec<bool> = spans
-                .iter()
-                .map(|&(first, n)| waits[first..first + n].iter().any(|w| w.readable || w.writable))
-                .collect();
             let mut ended = Vec::new();
-            for (i, ready) in ready.into_iter().enumerate() {
-                if ready && !self.pump(i, now, &mut scratch) {
+            for (i, &(first, n)) in spans.iter().enumerate() {
+                let ws = &waits[first..first + n];
+                if ws[0].failed {
+                    // The client has reset or gone: nothing can reach it any more.
+                    ended.push(i);
+                    continue;
+                }
+                if ws.get(1).is_some_and(|w| w.failed) {
+                    self.conns[i].backend_hung_up();
+                }
+                if ws.iter().any(|w| w.readable || w.writable) && !self.pump(i, now, &mut scratch) {
                     ended.push(i);
                 }
             }
@@ -184,7 +186,7 @@ impl Front {
                 self.accept(now);
             }
         }
-        for c in self.conns.drain(..) {
+        for mut c in self.conns.drain(..) {
             c.close();
         }
     }
