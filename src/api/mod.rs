@@ -5,9 +5,13 @@
 //! the thread's own read-only database connection. Every answer is JSON; errors are
 //! `{"error": "..."}` with a 4xx or 5xx status.
 
+pub mod auth;
+mod db;
+pub mod metrics;
 mod reads;
 pub mod relay;
 pub mod routes;
+mod settings;
 mod stream;
 pub mod tls;
 
@@ -26,7 +30,7 @@ use crate::engine::core::{Command, Reply};
 use crate::store::Pragmas;
 
 /// How long a request waits for the engine's answer.
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const ENGINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the HTTP threads share (read-only).
 #[derive(Clone)]
@@ -55,6 +59,23 @@ pub struct Context {
     pub api_url: Arc<Mutex<Option<String>>>,
     /// Log streams open now.
     pub streams: Arc<AtomicUsize>,
+    /// huskyd.yaml as the daemon started with it.
+    pub daemon: Arc<crate::config::DaemonConfig>,
+    /// Who may call which route.
+    pub auth: Arc<auth::Auth>,
+    /// Log lines the store writer dropped while the database could not be written.
+    pub dropped_lines: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The unix socket: trusted as admin, no base path.
+    Socket,
+    /// TCP `api.addr`: auth, base path, CORS.
+    Tcp,
+    /// `metrics.addr`: `/metrics` only.
+    Metrics,
 }
 
 impl std::fmt::Debug for Context {
@@ -96,6 +117,8 @@ pub struct Listen {
     pub socket: Option<PathBuf>,
     /// A TCP address.
     pub tcp: Option<String>,
+    /// The metrics listener's address, when it has one of its own.
+    pub metrics: Option<String>,
     /// How the TCP listener serves.
     pub front: Front,
 }
@@ -181,9 +204,9 @@ pub fn peer(request: &tiny_http::Request) -> Option<SocketAddr> {
 /// A random secret for the relay's header (hex).
 fn secret() -> Result<String, ListenError> {
     let mut bytes = [0u8; 16];
-    tls::provider().secure_random.fill(&mut bytes).map_err(|_| ListenError {
+    getrandom::fill(&mut bytes).map_err(|e| ListenError {
         what: "the API relay".into(),
-        error: "the system has no random numbers".into(),
+        error: format!("no random numbers: {e}"),
     })?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -195,24 +218,33 @@ impl Api {
         let mut servers = Vec::new();
         let mut bound = None;
         let mut relay = None;
+        // TCP first: when its address is taken (and the caller tries another), no unix socket
+        // server has been made yet. One made and dropped would take the local CLI's first
+        // requests into a queue nobody serves.
+        let tcp = match &listen.tcp {
+            Some(addr) => {
+                let failed =
+                    |e: std::io::Error| ListenError { what: addr.clone(), error: e.to_string() };
+                let listener = std::net::TcpListener::bind(addr.as_str()).map_err(failed)?;
+                bound = Some(listener.local_addr().map_err(failed)?.to_string());
+                Some(listener)
+            }
+            None => None,
+        };
         if let Some(path) = &listen.socket {
             let server = crate::daemon::serve_unix(path).map_err(|e| ListenError {
                 what: path.display().to_string(),
                 error: e.to_string(),
             })?;
-            servers.push((Arc::new(server), Trust::Direct));
+            servers.push((Arc::new(server), Listener::Socket, Trust::Direct));
         }
-        if let Some(addr) = &listen.tcp {
-            let failed =
-                |e: std::io::Error| ListenError { what: addr.clone(), error: e.to_string() };
-            let listener = std::net::TcpListener::bind(addr.as_str()).map_err(failed)?;
-            bound = Some(listener.local_addr().map_err(failed)?.to_string());
+        if let Some(listener) = tcp {
             let f = &listen.front;
             let (server, backend) = crate::daemon::Backend::listen(&f.data).map_err(|e| {
                 ListenError { what: "the API relay's private socket".into(), error: e.to_string() }
             })?;
             let secret = secret()?;
-            servers.push((Arc::new(server), Trust::Relay(secret.clone())));
+            servers.push((Arc::new(server), Listener::Tcp, Trust::Relay(secret.clone())));
             let settings = relay::Settings {
                 max_connections: f.max_connections.max(1),
                 timeouts: f.timeouts,
@@ -229,16 +261,21 @@ impl Api {
             .map_err(|e| ListenError { what: "the API relay".into(), error: e.to_string() })?;
             relay = Some((started, backend));
         }
+        if let Some(addr) = &listen.metrics {
+            let server = tiny_http::Server::http(addr.as_str())
+                .map_err(|e| ListenError { what: addr.clone(), error: e.to_string() })?;
+            servers.push((Arc::new(server), Listener::Metrics, Trust::Direct));
+        }
         let mut threads = Vec::new();
-        for (i, (server, trust)) in servers.iter().enumerate() {
-            let (server, ctx, trust) = (server.clone(), ctx.clone(), trust.clone());
+        for (i, (server, kind, trust)) in servers.iter().enumerate() {
+            let (server, ctx, kind, trust) = (server.clone(), ctx.clone(), *kind, trust.clone());
             let t = std::thread::Builder::new()
                 .name(format!("husky-http-{i}"))
-                .spawn(move || serve(&server, &ctx, &trust))
+                .spawn(move || serve(&server, &ctx, kind, &trust))
                 .map_err(|e| ListenError { what: "a thread".into(), error: e.to_string() })?;
             threads.push(t);
         }
-        let servers = servers.into_iter().map(|(s, _)| s).collect();
+        let servers = servers.into_iter().map(|(s, _, _)| s).collect();
         Ok((Api { servers, threads, socket: listen.socket.clone(), relay }, bound))
     }
 
@@ -264,7 +301,7 @@ impl Api {
     }
 }
 
-fn serve(server: &tiny_http::Server, ctx: &Context, trust: &Trust) {
+fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener, trust: &Trust) {
     let mut reader: Option<crate::store::query::Reader> = None;
     for mut request in server.incoming_requests() {
         if let Some((status, why)) = trust.refusal(&request) {
@@ -272,27 +309,66 @@ fn serve(server: &tiny_http::Server, ctx: &Context, trust: &Trust) {
             continue;
         }
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            routes::handle(ctx, &mut reader, &mut request)
+            routes::handle(ctx, &mut reader, &mut request, listener)
         }));
-        let out = answer.unwrap_or_else(|_| {
+        let (out, headers) = answer.unwrap_or_else(|_| {
             ctx.log.error("api: internal error while handling a request (a bug)");
-            routes::Out::Json(
-                500,
-                serde_json::json!({ "error": "internal error (see the daemon log)" }),
-            )
+            let body = serde_json::json!({ "error": "internal error (see the daemon log)" });
+            (routes::Out::Json(500, body), Vec::new())
         });
-        match out {
-            routes::Out::Json(status, body) => respond_json(request, status, &body),
-            routes::Out::Page(items, total) => {
-                let mut response = json_response(200, &serde_json::Value::Array(items));
-                if let Ok(h) = tiny_http::Header::from_bytes("X-Total-Count", total.to_string()) {
+        if let routes::Out::Json(status @ (401 | 403), body) = &out {
+            ctx.log.info(&format!(
+                "api: {status} for {} {} from {}: {}",
+                request.method(),
+                request.url().split('?').next().unwrap_or_default(),
+                peer(&request).map_or_else(|| "the socket".into(), |a| a.to_string()),
+                body["error"].as_str().unwrap_or_default()
+            ));
+        }
+        let with = |mut response: tiny_http::Response<std::io::Cursor<Vec<u8>>>| {
+            for (name, value) in &headers {
+                if let Ok(h) = tiny_http::Header::from_bytes(*name, value.as_bytes()) {
                     response.add_header(h);
                 }
-                let _ = request.respond(response);
             }
-            routes::Out::LogStream(s) => stream::spawn(ctx, request, s),
+            response
+        };
+        let _ = match out {
+            routes::Out::Empty(status) => request
+                .respond(with(tiny_http::Response::from_data(Vec::new()).with_status_code(status))),
+            routes::Out::Json(status, body) => request.respond(with(json_response(status, &body))),
+            routes::Out::Text(status, text, content_type) => {
+                let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+                if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
+                    response.add_header(h);
+                }
+                request.respond(with(response))
+            }
+            routes::Out::Page(items, total) => {
+                let text = serde_json::Value::Array(items).to_string();
+                request.respond(with(list_response(text, total)))
+            }
+            routes::Out::RawList(text, total) => request.respond(with(list_response(text, total))),
+            routes::Out::LogStream(s) => {
+                stream::spawn(ctx, request, s, &headers);
+                Ok(())
+            }
+        };
+    }
+}
+
+/// A JSON array answer with its total count.
+fn list_response(mut text: String, total: u64) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    text.push('\n');
+    let mut response = tiny_http::Response::from_string(text);
+    for (name, value) in
+        [("Content-Type", "application/json".to_owned()), ("X-Total-Count", total.to_string())]
+    {
+        if let Ok(h) = tiny_http::Header::from_bytes(name, value) {
+            response.add_header(h);
         }
     }
+    response
 }
 
 fn json_response(

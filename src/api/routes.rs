@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Context, reads};
+use super::auth::Denied;
+use super::{Context, db, reads, settings};
 use crate::config::Selector;
 use crate::engine::core::{Command, Created, JobView, Reply};
 use crate::store::query::{Reader, RunRow};
@@ -19,7 +20,7 @@ pub const MAX_REASON: usize = 500;
 #[derive(Debug)]
 pub struct ApiError {
     status: u16,
-    message: String,
+    pub(super) message: String,
 }
 
 impl ApiError {
@@ -40,33 +41,142 @@ impl ApiError {
 /// What a route answers.
 #[derive(Debug)]
 pub enum Out {
+    /// A status without a body (a CORS preflight's 204).
+    Empty(u16),
+    /// Text with its status and content type (`/metrics`).
+    Text(u16, String, &'static str),
     /// A JSON document with its status.
     Json(u16, Value),
     /// One page of a list (a JSON array) and how many items match in all (`X-Total-Count`).
     Page(Vec<Value>, u64),
+    /// A list already written as a JSON array, and its total.
+    RawList(String, u64),
     /// Server-sent events of a run's log, served on a thread of their own.
     LogStream(super::stream::LogStream),
 }
 
 pub(super) type Answer = Result<Out, ApiError>;
 
-/// Answers one request; a log stream is handed back to be served elsewhere.
-pub fn handle(ctx: &Context, reader: &mut Option<Reader>, rq: &mut tiny_http::Request) -> Out {
+/// Headers to add to an answer (CORS, `WWW-Authenticate`).
+pub type Headers = Vec<(&'static str, String)>;
+
+/// Answers one request, in Husky-Go's order: the base path is stripped, CORS is answered,
+/// the caller is authenticated and its role checked, then the route runs. A log stream is
+/// handed back to be served elsewhere. The unix socket is trusted and has no base path (that
+/// is for reverse proxies in front of TCP); the metrics listener serves `/metrics` alone.
+pub fn handle(
+    ctx: &Context,
+    reader: &mut Option<Reader>,
+    rq: &mut tiny_http::Request,
+    listener: super::Listener,
+) -> (Out, Headers) {
+    use super::Listener;
+    let trusted = listener == Listener::Socket;
     let method = rq.method().as_str().to_ascii_uppercase();
     let url = rq.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let (full_path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let mut headers = Headers::new();
+    let base = if listener == Listener::Tcp { ctx.daemon.api.base_path.as_str() } else { "" };
+    let Some(path) = strip_base(base, full_path) else {
+        return (Out::Json(404, json!({ "error": "not found" })), headers);
+    };
+    let metrics_here = match listener {
+        Listener::Metrics => true,
+        Listener::Tcp => super::metrics::on_api_listener(ctx),
+        Listener::Socket => false,
+    };
+    if metrics_here && path == ctx.daemon.metrics.path {
+        let authorization = header(rq, "Authorization");
+        let token = param(query, "token");
+        let out = if method != "GET" {
+            Out::Json(405, json!({ "error": "method not allowed" }))
+        } else if let (true, Err(Denied::Unauthenticated { message, challenge })) = (
+            ctx.daemon.metrics.auth,
+            ctx.auth.identify(false, authorization.as_deref(), token.as_deref()),
+        ) {
+            headers.push(("WWW-Authenticate", challenge.into()));
+            Out::Json(401, json!({ "error": message }))
+        } else {
+            match super::metrics::render(ctx) {
+                Ok(text) => Out::Text(200, text, super::metrics::CONTENT_TYPE),
+                Err(e) => Out::Json(e.status, json!({ "error": e.message })),
+            }
+        };
+        return (out, headers);
+    }
+    if listener == Listener::Metrics {
+        return (
+            Out::Json(404, json!({ "error": "not found (this listener serves metrics only)" })),
+            headers,
+        );
+    }
+    if let Some(origin) = header(rq, "Origin")
+        && cors_allows(&ctx.daemon.api.cors.allowed_origins, &origin)
+    {
+        headers.push(("Access-Control-Allow-Origin", origin));
+        headers.push(("Vary", "Origin".into()));
+        if ctx.daemon.api.cors.allow_credentials {
+            headers.push(("Access-Control-Allow-Credentials", "true".into()));
+        }
+        if method == "OPTIONS" {
+            headers
+                .push(("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS".into()));
+            headers.push((
+                "Access-Control-Allow-Headers",
+                "Authorization, Content-Type, Last-Event-ID".into(),
+            ));
+            return (Out::Empty(204), headers);
+        }
+    }
+    let authorization = header(rq, "Authorization");
+    let token = param(query, "token");
+    let role =
+        match ctx.auth.check(trusted, &method, path, authorization.as_deref(), token.as_deref()) {
+            Ok(who) => who.role,
+            Err(Denied::Unauthenticated { message, challenge }) => {
+                headers.push(("WWW-Authenticate", challenge.into()));
+                return (Out::Json(401, json!({ "error": message })), headers);
+            }
+            Err(Denied::Forbidden { role }) => {
+                let error = format!("forbidden: the role {role:?} may not {method} {path}");
+                return (Out::Json(403, json!({ "error": error })), headers);
+            }
+        };
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let last_event_id = rq
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Last-Event-ID"))
-        .and_then(|h| h.value.as_str().trim().parse().ok());
+    let last_event_id = header(rq, "Last-Event-ID").and_then(|v| v.trim().parse().ok());
     let body = if method == "POST" { read_body(rq) } else { Ok(String::new()) };
-    let req = Req { method: &method, segments: &segments, query, last_event_id };
-    match body.and_then(|body| route(ctx, reader, &req, &body)) {
+    let req = Req { method: &method, segments: &segments, query, last_event_id, role: &role };
+    let out = match body.and_then(|body| route(ctx, reader, &req, &body)) {
         Ok(out) => out,
         Err(e) => Out::Json(e.status, json!({ "error": e.message })),
+    };
+    (out, headers)
+}
+
+/// The path under `api.base_path` (`None`: outside it).
+fn strip_base<'a>(base: &str, path: &'a str) -> Option<&'a str> {
+    let base = base.trim_end_matches('/');
+    if base.is_empty() {
+        return Some(path);
     }
+    match path.strip_prefix(base) {
+        Some("") => Some("/"),
+        Some(rest) if rest.starts_with('/') => Some(rest),
+        _ => None,
+    }
+}
+
+/// Whether `origin` is listed in `api.cors.allowed_origins` (or `*` is).
+fn cors_allows(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+}
+
+/// A request header's value.
+fn header(rq: &tiny_http::Request, name: &str) -> Option<String> {
+    rq.headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_owned())
 }
 
 /// The parts of a request the routes read.
@@ -78,6 +188,8 @@ pub(super) struct Req<'a> {
     pub query: &'a str,
     /// A `Last-Event-ID` header: the last log row a client of a stream has.
     pub last_event_id: Option<i64>,
+    /// The caller's role.
+    role: &'a str,
 }
 
 fn read_body(rq: &mut tiny_http::Request) -> Result<String, ApiError> {
@@ -95,6 +207,12 @@ fn read_body(rq: &mut tiny_http::Request) -> Result<String, ApiError> {
 
 fn json(v: Value) -> Answer {
     Ok(Out::Json(200, v))
+}
+
+/// A whole list: every item, and their number in `X-Total-Count`.
+pub(super) fn list(items: Vec<Value>) -> Answer {
+    let total = items.len() as u64;
+    Ok(Out::Page(items, total))
 }
 
 fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -> Answer {
@@ -145,8 +263,24 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
                 Some(sel) => Some(reads::tagged(&*config(ctx)?, &sel)),
                 None => None,
             };
-            reads::runs(with_reader(ctx, reader)?, query, tagged)
+            reads::runs(with_reader(ctx, reader)?, query, tagged, 100)
         }
+        ("GET", ["api", "db", "job_runs"]) => {
+            reads::runs(with_reader(ctx, reader)?, query, None, 50)
+        }
+        ("GET", ["api", "db", "state" | "job_state"]) => db::states(with_reader(ctx, reader)?),
+        ("POST", ["api", "db", "job_state", job, "clear_lock"]) => {
+            let views = job_views(ctx)?;
+            let view = views
+                .iter()
+                .find(|v| v.job.name == *job)
+                .ok_or_else(|| ApiError::not_found(format!("no job named {job:?}")))?;
+            let running = view.runs.iter().any(|(_, s)| *s == crate::store::RunStatus::Running);
+            db::clear_lock(ctx, job, running)
+        }
+        ("GET", ["api", "db", "run_logs"]) => db::run_logs(with_reader(ctx, reader)?, query),
+        ("GET", ["api", "db", "run_outputs"]) => db::run_outputs(with_reader(ctx, reader)?, query),
+        ("GET", ["api", "db", "alerts"]) => db::alerts(with_reader(ctx, reader)?, query),
         ("POST", ["api", "runs", id, "cancel"]) => {
             let run_id = run_id(id)?;
             command(ctx, Command::Cancel { run_id, by: "api".into() })
@@ -175,7 +309,7 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
         ("GET", ["api", "runs", id, "outputs"]) => {
             let rows =
                 with_reader(ctx, reader)?.outputs_by_run(run_id(id)?).map_err(store_error)?;
-            json(Value::Array(rows.iter().map(reads::output_json).collect()))
+            list(rows.iter().map(reads::output_json).collect())
         }
         ("GET", ["api", "cycles", id]) => {
             let Reply::Open(open) = ctx.ask(Command::CycleOpen((*id).to_owned()))? else {
@@ -184,8 +318,17 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
             reads::cycle(with_reader(ctx, reader)?, id, open)
         }
         ("GET", ["api", "tags"]) => reads::tags(with_reader(ctx, reader)?, &*config(ctx)?),
-        ("GET", ["api", "dag"]) => json(reads::dag(&*config(ctx)?)),
+        ("GET", ["api", "dag"]) => match reads::dag(&*config(ctx)?) {
+            Value::Array(nodes) => list(nodes),
+            other => json(other),
+        },
         ("GET", ["api", "export"]) => reads::export(with_reader(ctx, reader)?, &*config(ctx)?),
+        ("POST", ["api", "db", "prune"]) => prune(ctx, body),
+        ("GET", ["api", "config"]) => settings::dashboard(ctx),
+        ("GET", ["api", "config", "file"]) => settings::husky_file(ctx),
+        ("GET", ["api", "config", "daemon"]) => settings::daemon_file(ctx, rq.role),
+        ("POST", ["api", "config", "validate"]) => settings::validate(ctx, rq.role, body),
+        ("POST", ["api", "config", "save"]) => settings::save(ctx, rq.role, body),
         ("POST", ["api", "daemon", "stop"]) => {
             let force = flag(query, "force");
             let reply = ctx.ask(Command::Shutdown { force })?;
@@ -232,6 +375,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/tags"),
     ("GET", "/api/dag"),
     ("GET", "/api/export"),
+    ("GET", "/api/db/job_runs"),
+    ("GET", "/api/db/state"),
+    ("GET", "/api/db/job_state"),
+    ("POST", "/api/db/job_state/{job}/clear_lock"),
+    ("GET", "/api/db/run_logs"),
+    ("GET", "/api/db/run_outputs"),
+    ("GET", "/api/db/alerts"),
+    ("POST", "/api/db/prune"),
+    ("GET", "/api/config"),
+    ("GET", "/api/config/file"),
+    ("GET", "/api/config/daemon"),
+    ("POST", "/api/config/validate"),
+    ("POST", "/api/config/save"),
     ("POST", "/api/daemon/stop"),
     ("POST", "/api/daemon/reload"),
 ];
@@ -379,6 +535,44 @@ fn reason(body: &str) -> Result<Option<String>, ApiError> {
         return Err(ApiError::bad(format!("reason is longer than {MAX_REASON} characters")));
     }
     Ok(reason)
+}
+
+/// Applies the retention rules now (`{"dry_run": bool, "older_than": "30d"}`, both optional)
+/// through the store writer, between its transactions.
+fn prune(ctx: &Context, body: &str) -> Answer {
+    let v: Value = if body.trim().is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?
+    };
+    let dry_run = match v.get("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad("dry_run must be true or false")),
+    };
+    let mut policy = crate::store::retention::Policy::of(&ctx.daemon.storage);
+    match v.get("older_than") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => policy.max_age = Some(older_than(text)?),
+        Some(_) => return Err(ApiError::bad("older_than must be a duration such as \"30d\"")),
+    }
+    let store = ctx.store.as_ref().ok_or_else(|| ApiError::unavailable("no store writer"))?;
+    let report = store.prune(policy, dry_run).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    if !dry_run {
+        ctx.log.info(&format!("prune: {}", crate::store::retention::describe(&report)));
+    }
+    json(serde_json::to_value(report).unwrap_or_default())
+}
+
+/// A positive duration for `older_than`.
+fn older_than(text: &str) -> Result<time::Duration, ApiError> {
+    match crate::config::parse_duration(text) {
+        Ok(d) if d.is_positive() => Ok(d),
+        Ok(_) => Err(ApiError::bad(format!(
+            "older_than {text:?}: must be greater than zero (examples: 12h, 30d, 2w)"
+        ))),
+        Err(e) => Err(ApiError::bad(format!("older_than {text:?}: {e} (examples: 12h, 30d, 2w)"))),
+    }
 }
 
 /// Cancels every unfinished run of a job.

@@ -42,7 +42,12 @@ pub struct LogStream {
 }
 
 /// Serves `stream` on a new thread; refuses with 503 when too many are open.
-pub fn spawn(ctx: &Context, request: tiny_http::Request, stream: LogStream) {
+pub fn spawn(
+    ctx: &Context,
+    request: tiny_http::Request,
+    stream: LogStream,
+    headers: &[(&'static str, String)],
+) {
     let slot = Slot::take(&ctx.streams);
     if slot.is_none() || ctx.store.is_none() {
         let why = if slot.is_none() {
@@ -54,9 +59,10 @@ pub fn spawn(ctx: &Context, request: tiny_http::Request, stream: LogStream) {
         return;
     }
     let (log, ctx) = (ctx.log.clone(), ctx.clone());
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let started = std::thread::Builder::new().name("husky-http-stream".into()).spawn(move || {
         let _slot = slot;
-        if let Err(e) = serve(&ctx, request, stream) {
+        if let Err(e) = serve(&ctx, request, stream, &extra) {
             ctx.log.warn(&format!("api: a log stream of run {} ended early: {e}", stream.run_id));
         }
     });
@@ -83,7 +89,12 @@ impl Drop for Slot {
     }
 }
 
-fn serve(ctx: &Context, request: tiny_http::Request, stream: LogStream) -> std::io::Result<()> {
+fn serve(
+    ctx: &Context,
+    request: tiny_http::Request,
+    stream: LogStream,
+    extra: &str,
+) -> std::io::Result<()> {
     let Some(handle) = ctx.store.clone() else { return Ok(()) };
     let open = |ctx: &Context| Reader::open(&ctx.db, ctx.pragmas).map_err(std::io::Error::other);
     let reader = open(ctx)?;
@@ -94,9 +105,10 @@ fn serve(ctx: &Context, request: tiny_http::Request, stream: LogStream) -> std::
     let mut follower =
         Follower::after(handle, reader, stream.run_id, after_seq).map_err(std::io::Error::other)?;
     let mut out = request.into_writer();
-    out.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-          Transfer-Encoding: chunked\r\n\r\n",
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+         Transfer-Encoding: chunked\r\n{extra}\r\n"
     )?;
     out.flush()?;
     let mut quiet = Duration::ZERO;

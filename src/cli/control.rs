@@ -264,6 +264,21 @@ pub fn stop(cmd: &StopCmd) -> CliResult {
         }
         let _ = crossbeam_channel::after(Duration::from_millis(50)).recv();
     }
+    // The API closes before the last threads are joined: a local daemon has stopped when its
+    // data directory's lock is free (then `husky start` can follow at once).
+    if let Some(data) = c.data_dir() {
+        let give_up = SystemClock.monotonic() + Duration::from_secs(60);
+        while crate::daemon::is_locked(data) {
+            if SystemClock.monotonic() >= give_up {
+                return Err(CliError::Failed(format!(
+                    "the daemon closed its API but still holds {} after 60 s (pid {})",
+                    data.join("husky.pid").display(),
+                    pid.map_or_else(|| "unknown".into(), |p| p.to_string())
+                )));
+            }
+            let _ = crossbeam_channel::after(Duration::from_millis(20)).recv();
+        }
+    }
     println!("daemon stopped");
     Ok(())
 }

@@ -165,7 +165,7 @@ fn plural(n: usize) -> &'static str {
 fn print_json(reports: &[FileReport], valid: bool) {
     let all = || reports.iter().flat_map(|r| r.diagnostics.iter());
     let pick = |sev: Severity| -> Vec<Value> {
-        all().filter(|d| d.severity == sev).map(diagnostic_json).collect()
+        all().filter(|d| d.severity == sev).map(Diagnostic::json).collect()
     };
     let doc = json!({
         "valid": valid,
@@ -173,17 +173,4 @@ fn print_json(reports: &[FileReport], valid: bool) {
         "warnings": pick(Severity::Warning),
     });
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-}
-
-/// The wire shape of one diagnostic.
-pub fn diagnostic_json(d: &Diagnostic) -> Value {
-    json!({
-        "file": d.file.display().to_string(),
-        "line": d.pos.map(|p| p.line),
-        "column": d.pos.map(|p| p.column),
-        "job": d.job,
-        "field": d.field,
-        "message": d.message,
-        "hint": d.hint,
-    })
 }

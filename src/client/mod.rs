@@ -49,6 +49,8 @@ pub struct Client {
     place: String,
     /// Why no request can be made (the TLS settings of the environment are unusable).
     unusable: Option<String>,
+    /// The data directory of a local daemon.
+    data: Option<PathBuf>,
 }
 
 fn config(tls: TlsConfig) -> ureq::config::Config {
@@ -116,27 +118,38 @@ impl Client {
                 token: None,
                 place: sock.display().to_string(),
                 unusable: None,
+                data: Some(data.to_path_buf()),
             }
         }
         #[cfg(not(unix))]
         {
-            // `api.addr` holds `host:port`, or `https://host:port` when the daemon serves TLS.
-            let addr = std::fs::read_to_string(data.join("api.addr"))
+            // api.url has the scheme (https:// with api.tls) and the base path; api.addr only
+            // the address.
+            let url = std::fs::read_to_string(data.join("api.url"))
+                .or_else(|_| {
+                    std::fs::read_to_string(data.join("api.addr"))
+                        .map(|a| format!("http://{}", a.trim()))
+                })
                 .map(|a| a.trim().to_owned())
-                .unwrap_or_else(|_| "127.0.0.1:8420".into());
-            let url = if addr.contains("://") { addr } else { format!("http://{addr}") };
-            let mut c = Client::remote(&url, None);
+                .unwrap_or_else(|_| "http://127.0.0.1:8420".into());
+            // The daemon's local token lets the local CLI in whatever auth.* says.
+            let token = std::fs::read_to_string(data.join("api.token"))
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty());
+            let mut c = Client::remote(&url, token);
             if url.starts_with("https://") && std::env::var_os("HUSKY_CACERT").is_none() {
-                // The loopback port this data directory's daemon wrote down, and no token is
-                // sent: trusting its certificate unseen gives what the plain loopback HTTP it
-                // replaces gave (its name rarely matches 127.0.0.1 anyway).
+                // The loopback port this data directory's running daemon wrote down (the file
+                // goes when it stops): its certificate is taken unseen, as the plain loopback
+                // HTTP it replaces was (a certificate's name rarely matches 127.0.0.1 anyway).
                 let tls = TlsConfig::builder()
                     .unversioned_rustls_crypto_provider(crate::api::tls::provider())
                     .disable_verification(true)
                     .build();
                 c.agent = ureq::Agent::new_with_config(config(tls));
             }
-            c.place = data.join("api.addr").display().to_string();
+            c.place = data.join("api.url").display().to_string();
+            c.data = Some(data.to_path_buf());
             c
         }
     }
@@ -154,7 +167,13 @@ impl Client {
             token,
             place: url.to_owned(),
             unusable,
+            data: None,
         }
+    }
+
+    /// The data directory of a local daemon (`None`: a remote one).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data.as_deref()
     }
 
     /// `GET path`.
@@ -301,6 +320,11 @@ impl Client {
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_owned))
             .unwrap_or_else(|| format!("refused with HTTP {status}"));
+        let message = match (status, &self.token) {
+            (401, None) => format!("{message} (set HUSKY_TOKEN to an API token of {})", self.place),
+            (401, Some(_)) => format!("{message} (HUSKY_TOKEN is not accepted by {})", self.place),
+            _ => message,
+        };
         ClientError::Refused { status, message }
     }
 

@@ -36,6 +36,19 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// The wire shape (`husky validate --format json`, `POST /api/config/validate`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "file": self.file.display().to_string(),
+            "line": self.pos.map(|p| p.line),
+            "column": self.pos.map(|p| p.column),
+            "job": self.job,
+            "field": self.field,
+            "message": self.message,
+            "hint": self.hint,
+        })
+    }
+
     /// The full dotted path: `jobs.<job>.<field>` for a job, else the field.
     pub fn path(&self) -> String {
         match (&self.job, self.field.is_empty()) {

@@ -56,6 +56,8 @@ pub enum DaemonError {
     Listen(crate::api::ListenError),
     /// `api.tls` cannot be used.
     Tls(crate::api::tls::TlsError),
+    /// `auth.*` cannot be put in force (no tokens, an unreadable token file, an unknown role).
+    Auth(String),
 }
 
 impl std::fmt::Display for DaemonError {
@@ -73,6 +75,7 @@ impl std::fmt::Display for DaemonError {
             DaemonError::Store(e) => write!(f, "the state database: {e}"),
             DaemonError::Listen(e) => write!(f, "{e}"),
             DaemonError::Tls(e) => write!(f, "cannot serve the API over TLS: {e}"),
+            DaemonError::Auth(e) => write!(f, "{e}"),
         }
     }
 }
@@ -168,6 +171,7 @@ impl Daemon {
             }
             _ => None,
         };
+        let auth = Arc::new(start_auth(daemon, &config.dir, &paths.data, log)?);
         let pragmas = Pragmas::of(&daemon.storage);
         if let Some(dir) = paths.db.parent() {
             std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
@@ -180,12 +184,7 @@ impl Daemon {
         let s = &daemon.storage;
         let options = WriterOptions {
             max_log_bytes_per_run: s.retention_max_log_bytes_per_run,
-            retention: Some(Policy {
-                max_age: s.retention_max_age,
-                max_runs_per_job: s.retention_max_runs_per_job,
-                keep_last_failures: s.retention_keep_last_failures,
-                max_total_bytes: s.retention_max_total_bytes,
-            }),
+            retention: Some(Policy::of(s)),
             ..WriterOptions::default()
         };
         let (store, store_events, writer) = writer::spawn(conn, options, clock.clone())
@@ -193,6 +192,8 @@ impl Daemon {
         let store_log = log.clone();
         let store_down: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let down = store_down.clone();
+        let dropped: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let dropped_count = dropped.clone();
         std::thread::Builder::new()
             .name("husky-store-events".into())
             .spawn(move || {
@@ -202,6 +203,10 @@ impl Daemon {
                         StoreEvent::Recovered { .. } => Level::Warn,
                         StoreEvent::Pruned(_) => Level::Info,
                     };
+                    if let StoreEvent::Recovered { dropped_lines, .. } = &e {
+                        dropped_count
+                            .fetch_add(*dropped_lines, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if let Ok(mut d) = down.lock() {
                         match &e {
                             StoreEvent::Unavailable { error } => *d = Some(error.clone()),
@@ -249,6 +254,7 @@ impl Daemon {
             daemon: Arc::new(daemon.clone()),
             log: log.clone(),
             systemd: sd.clone(),
+            auth: auth.clone(),
         };
         platform::handle_signals(inbox_tx.clone(), reloader.clone(), log.clone())
             .map_err(io("cannot handle signals"))?;
@@ -265,6 +271,9 @@ impl Daemon {
             api_url: Arc::default(),
             streams: Arc::default(),
             reloader,
+            daemon: Arc::new(daemon.clone()),
+            auth,
+            dropped_lines: dropped,
         };
         let api = start_api(&ctx, paths, daemon, tls, log);
         let api = match api {
@@ -314,6 +323,9 @@ impl Daemon {
             api.stop();
         }
         let _ = std::fs::remove_file(&self.addr_file);
+        for name in ["api.url", "api.token"] {
+            let _ = std::fs::remove_file(self.addr_file.with_file_name(name));
+        }
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -328,8 +340,8 @@ impl Daemon {
 /// Starts the listeners: the unix socket `husky.sock` (Unix) and TCP `api.addr` (behind the
 /// relay, with TLS when `tls` is given). When the default address is taken (and none was
 /// configured), an OS-chosen loopback port is used instead, with a warning. The bound address
-/// is written to `api.addr` in the data directory, as `host:port`, or as `https://host:port`
-/// with TLS.
+/// is written to `api.addr` in the data directory, and its URL (`https://` with TLS, and
+/// `api.base_path`) to `api.url`.
 fn start_api(
     ctx: &crate::api::Context,
     paths: &Paths,
@@ -353,31 +365,43 @@ fn start_api(
         tls,
     };
     let secure = front.tls.is_some();
-    let wanted =
-        Listen { socket: socket.clone(), tcp: Some(daemon.api.addr.clone()), front: front.clone() };
+    let m = &daemon.metrics;
+    let metrics = (m.enabled && !crate::api::metrics::on_api_listener(ctx)).then(|| m.addr.clone());
+    let wanted = Listen {
+        socket: socket.clone(),
+        tcp: Some(daemon.api.addr.clone()),
+        metrics: metrics.clone(),
+        front: front.clone(),
+    };
     let started = match Api::start(ctx, &wanted) {
         Err(e) if !daemon.api.addr_explicit && e.what == daemon.api.addr => {
             log.warn(&format!("{e}; using a free loopback port instead"));
-            Api::start(ctx, &Listen { socket, tcp: Some("127.0.0.1:0".into()), front })
+            let tcp = Some("127.0.0.1:0".into());
+            Api::start(ctx, &Listen { socket, tcp, metrics, front })
         }
         other => other,
     };
     let (api, bound) = started.map_err(DaemonError::Listen)?;
     if let Some(addr) = bound {
         let scheme = if secure { "https" } else { "http" };
-        if let Ok(mut url) = ctx.api_url.lock() {
-            *url = Some(format!("{scheme}://{addr}"));
+        let url = format!("{scheme}://{addr}{}", daemon.api.base_path.trim_end_matches('/'));
+        if let Ok(mut held) = ctx.api_url.lock() {
+            *held = Some(url.clone());
         }
-        let file = paths.data.join("api.addr");
-        let text = if secure { format!("https://{addr}") } else { addr.clone() };
-        std::fs::write(&file, text).map_err(io(format!("cannot write {}", file.display())))?;
-        log.info(&format!(
-            "API on {scheme}://{addr} and {}",
-            paths.data.join("husky.sock").display()
-        ));
+        for (name, text) in [("api.addr", &addr), ("api.url", &url)] {
+            let file = paths.data.join(name);
+            std::fs::write(&file, text).map_err(io(format!("cannot write {}", file.display())))?;
+        }
+        log.info(&format!("API on {url} and {}", paths.data.join("husky.sock").display()));
         if let Some(warning) = exposure_warning(&addr, secure, daemon.auth.kind) {
             log.warn(&warning);
         }
+    }
+    if m.enabled {
+        let at =
+            if crate::api::metrics::on_api_listener(ctx) { "the API listener" } else { &m.addr };
+        let auth = if m.auth { "with" } else { "without" };
+        log.info(&format!("metrics on {at} at {} ({auth} the API's auth)", m.path));
     }
     Ok(api)
 }
@@ -400,6 +424,34 @@ pub fn exposure_warning(addr: &str, tls: bool, auth: crate::config::AuthType) ->
          whoever can reach it can read logs and run, stop or change jobs. Set api.tls and \
          auth.type (bearer or basic), or listen on 127.0.0.1"
     ))
+}
+
+/// The API's authenticator (`auth.*`; a token file relative to husky.yaml's directory), and
+/// the daemon's local token, written to `api.token` in the data directory (mode 0600): it
+/// lets the local CLI in over TCP where there is no unix socket.
+fn start_auth(
+    daemon: &DaemonConfig,
+    dir: &Path,
+    data: &Path,
+    log: &Logger,
+) -> Result<crate::api::auth::Auth, DaemonError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| DaemonError::Io {
+        what: "cannot make the local API token".into(),
+        error: std::io::Error::other(e.to_string()),
+    })?;
+    let local: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let file = data.join("api.token");
+    platform::private_file(&file, local.as_bytes())
+        .map_err(io(format!("cannot write {}", file.display())))?;
+    let cfg = &daemon.auth;
+    let token_file = cfg.token_file.as_deref().map(|p| crate::log::resolve(dir, p));
+    let auth =
+        crate::api::auth::Auth::new(cfg, token_file, Some(local)).map_err(DaemonError::Auth)?;
+    if cfg.kind == crate::config::AuthType::Bearer && cfg.token.is_some() {
+        log.warn("auth.bearer.token is set inline in huskyd.yaml: prefer auth.bearer.token_file (re-read on reload, kept out of the config)");
+    }
+    Ok(auth)
 }
 
 /// The data directory's single-instance lock: an OS file lock on `husky.pid`, held for the
@@ -442,6 +494,20 @@ impl PidLock {
     }
 }
 
+/// Whether a daemon holds the lock of the data directory `data` (a daemon that is stopping
+/// holds it until its last thread is joined).
+pub fn is_locked(data: &Path) -> bool {
+    let Ok(file) = File::open(data.join("husky.pid")) else { return false };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
+}
+
 impl Drop for PidLock {
     fn drop(&mut self) {
         if self.file.set_len(0).is_err() {
@@ -471,6 +537,8 @@ pub struct Reloader {
     daemon: Arc<DaemonConfig>,
     log: Logger,
     systemd: systemd::Systemd,
+    /// The API's authenticator (its token file is read again).
+    auth: Arc<crate::api::auth::Auth>,
 }
 
 impl Reloader {
@@ -481,6 +549,13 @@ impl Reloader {
     pub fn reload<R>(&self, apply: impl FnOnce(Command) -> R) -> Result<R, Vec<String>> {
         self.systemd.reloading();
         self.reload_log_level();
+        if self.auth.required() {
+            match self.auth.reload() {
+                Ok(0) => {}
+                Ok(n) => self.log.info(&format!("auth: {n} bearer token(s) in force")),
+                Err(e) => self.log.warn(&format!("auth: {e}; the tokens in force stay")),
+            }
+        }
         let result = match load_for_reload(&self.husky_yaml) {
             Ok(config) => Ok(apply(Command::Reload(config))),
             Err(errors) => {
@@ -585,7 +660,7 @@ pub fn detach(cmd: &mut std::process::Command) {
 
 #[cfg(test)]
 mod tests {
-    use super::exposure_warning;
+    use super::*;
     use crate::config::AuthType;
 
     #[test]
@@ -607,5 +682,19 @@ mod tests {
         assert_eq!(warned("0.0.0.0:8420", false, AuthType::None), Some(Some(0)));
         assert_eq!(warned("[::]:8420", false, AuthType::Basic), Some(Some(1)));
         assert_eq!(warned("192.168.1.5:8420", true, AuthType::None), Some(Some(2)));
+    }
+
+    #[test]
+    fn the_data_directory_is_locked_while_a_pid_lock_lives_and_free_after() {
+        let dir = std::env::temp_dir().join(format!("husky-pidlock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        assert!(!is_locked(&dir), "no pid file: not locked");
+        let lock = PidLock::take(&dir).expect("lock");
+        assert!(is_locked(&dir));
+        assert!(matches!(PidLock::take(&dir), Err(DaemonError::AlreadyRunning { .. })));
+        drop(lock);
+        assert!(!is_locked(&dir), "released on drop");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

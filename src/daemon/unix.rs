@@ -22,6 +22,15 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
 }
 
+/// Writes `bytes` to a new file only its owner may read (mode 0600).
+pub fn private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(bytes)
+}
+
 /// SIGTERM and SIGINT stop the daemon gracefully (a second SIGINT forces: every run is killed
 /// at once); SIGHUP reloads husky.yaml and huskyd.yaml's `log.level`.
 pub fn handle_signals(

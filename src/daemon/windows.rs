@@ -23,6 +23,11 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(path)
 }
 
+/// Writes `bytes` to a new file in the (user-only) data directory.
+pub fn private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
 /// Ctrl-C (and Ctrl-Break) stop the daemon gracefully; a second one stops every run at once.
 /// Windows has no SIGHUP: reloads go through the API.
 pub fn handle_signals(

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
 
 use super::Now;
 use super::core::{Command, Core, Effect, Input, Notice, Reply, Restored};
+use super::metrics::Metrics;
 use crate::clock::Clock;
 use crate::exec::pool::{RunEvent, WorkOrder};
 use crate::log::Logger;
@@ -35,6 +36,11 @@ pub enum EngineMsg {
         cmd: Command,
         /// Where the reply goes.
         reply: Sender<Reply>,
+    },
+    /// The counters for `/metrics` (answered at once, outside the core).
+    Metrics {
+        /// Where the snapshot goes (give it room for one).
+        reply: Sender<super::metrics::Snapshot>,
     },
 }
 
@@ -76,10 +82,12 @@ pub fn spawn(core: Core, restored: Restored, wiring: Wiring) -> std::io::Result<
             outbox: VecDeque::new(),
             cancels: HashMap::new(),
             warned: false,
+            metrics: Metrics::default(),
         };
         if let Some(a) = &mut actor.w.audit {
             a.restored(&restored.live);
         }
+        actor.metrics.restored(&restored.live);
         actor.run(&restored);
     })
 }
@@ -90,6 +98,7 @@ struct Actor {
     outbox: VecDeque<StoreCmd>,
     cancels: HashMap<i64, Sender<()>>,
     warned: bool,
+    metrics: Metrics,
 }
 
 impl Actor {
@@ -114,6 +123,11 @@ impl Actor {
                     Ok(EngineMsg::Command { cmd, reply }) => {
                         reply_to = Some(reply);
                         Input::Command(cmd)
+                    }
+                    Ok(EngineMsg::Metrics { reply }) => {
+                        let snap = self.metrics.snapshot(self.core.active(), self.outbox.len());
+                        let _ = reply.try_send(snap);
+                        continue;
                     }
                     Err(_) => {
                         inbox = never();
@@ -156,6 +170,8 @@ impl Actor {
                     }
                 }
             }
+            // For /metrics only: how long the turn took (scheduling reads the clock once).
+            self.metrics.turn(self.w.clock.monotonic().saturating_duration_since(now.mono));
         }
     }
 
@@ -208,6 +224,7 @@ impl Actor {
                     if let Some(a) = &mut self.w.audit {
                         a.created(&run, now);
                     }
+                    self.metrics.created(&run);
                     // The ack is not awaited here: a dispatched run's worker waits for the
                     // flush that follows its row instead.
                     let (ack, _) = bounded(1);
@@ -217,6 +234,7 @@ impl Actor {
                     if let Some(a) = &mut self.w.audit {
                         a.updated(id, &patch, now);
                     }
+                    self.metrics.updated(id, &patch);
                     self.store(StoreCmd::UpdateRun { id, patch, ack: None });
                 }
                 Effect::JobState { job, patch } => {

@@ -11,6 +11,7 @@
 pub mod actor;
 pub mod backoff;
 pub mod core;
+pub mod metrics;
 pub mod template;
 
 use std::time::Instant;

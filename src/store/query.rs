@@ -506,6 +506,49 @@ impl Reader {
         Ok(rows)
     }
 
+    /// Outputs, newest first, optionally of one job, cycle and/or run, with the total count.
+    pub fn outputs(
+        &self,
+        job: Option<&str>,
+        cycle_id: Option<&str>,
+        run_id: Option<i64>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<OutputRow>, StoreError> {
+        let mut w = Where::default();
+        if let Some(job) = job {
+            w.push("job_name = ?", [job_value(job)]);
+        }
+        if let Some(c) = cycle_id {
+            w.push("cycle_id = ?", [Value::Text(c.to_owned())]);
+        }
+        if let Some(r) = run_id {
+            w.push("run_id = ?", [Value::Integer(r)]);
+        }
+        if w.params.is_empty() {
+            w.push("id > 0", []);
+        }
+        let (limit, offset) = page_bounds(limit, offset);
+        self.snapshot(|| {
+            let total =
+                self.count(&format!("SELECT count(*) FROM run_outputs{}", w.sql), &w.params)?;
+            if u64::try_from(offset).unwrap_or(0) >= total {
+                return Ok(Page { items: Vec::new(), total });
+            }
+            let sql = format!(
+                "SELECT {OUTPUT_COLUMNS} FROM run_outputs{} ORDER BY id DESC LIMIT ? OFFSET ?",
+                w.sql
+            );
+            let mut params = w.params.clone();
+            params.extend([Value::Integer(limit), Value::Integer(offset)]);
+            let items = self
+                .stmt(&sql)?
+                .query_map(params_from_iter(&params), output_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page { items, total })
+        })
+    }
+
     /// Alerts, newest first, optionally of one job and/or one status (`delivered`, `failed`,
     /// `pending`), with the total count.
     pub fn alerts(

@@ -71,6 +71,16 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The rules of huskyd.yaml's `storage.retention`.
+    pub fn of(storage: &crate::config::StorageConfig) -> Policy {
+        Policy {
+            max_age: storage.retention_max_age,
+            max_runs_per_job: storage.retention_max_runs_per_job,
+            keep_last_failures: storage.retention_keep_last_failures,
+            max_total_bytes: storage.retention_max_total_bytes,
+        }
+    }
+
     /// Whether the policy prunes nothing.
     pub fn is_empty(&self) -> bool {
         self.max_age.is_none() && self.max_runs_per_job.is_none() && self.max_total_bytes.is_none()
@@ -78,7 +88,7 @@ impl Policy {
 }
 
 /// What one job lost.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobPruned {
     /// The job.
     pub job: String,
@@ -90,8 +100,8 @@ pub struct JobPruned {
     pub outputs: u64,
 }
 
-/// What a prune did (or, for a dry run, would do).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a prune did (or, for a dry run, would do); `POST /api/db/prune` answers it as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PruneReport {
     /// Runs deleted by the age and cap rules.
     pub runs: u64,

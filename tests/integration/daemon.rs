@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, unbounded};
 use husky::clock::{Clock, SystemClock};
 
-use crate::util::{TestDir, rows};
+use crate::util::{TestDir, http, rows};
 
 /// A husky process in the background whose standard output (where the daemon logs by default)
 /// and standard error are read line by line.
@@ -243,32 +243,6 @@ fn kill_9_during_a_run_then_restart_kills_the_orphan_records_it_and_retries_it()
     assert_eq!(again.exit_code(), 0);
     let second = rows(&db, "SELECT status || ' ' || status_reason FROM job_runs WHERE id = 2");
     assert_eq!(second, ["CANCELLED daemon shutdown"]);
-}
-
-/// One HTTP/1.1 request over the daemon's unix socket: the status and the JSON body.
-fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: husky\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    let (head, rest) = text.split_once("\r\n\r\n").expect("a response");
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        // One chunk: size line, data, then the terminating chunk.
-        rest.split_once("\r\n")
-            .map(|(_, d)| d)
-            .unwrap_or("")
-            .rsplit_once("\r\n0\r\n")
-            .map_or("", |(d, _)| d)
-    } else {
-        rest
-    };
-    (status, serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body:?}")))
 }
 
 #[test]

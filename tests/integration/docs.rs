@@ -134,9 +134,11 @@ fn openapi_documents_exactly_the_routes_the_daemon_serves() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    let served: BTreeSet<(String, String)> = husky::api::routes::ROUTES
+    let mut served: BTreeSet<(String, String)> = husky::api::routes::ROUTES
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
+    // Served when metrics.enabled, at metrics.path (default /metrics).
+    served.insert(("GET".into(), "/metrics".into()));
     assert_eq!(documented, served);
 }

@@ -1,6 +1,8 @@
 //! Integration tests: one binary that drives the real `husky` executable in temporary
 //! directories, plus table-driven checks of the configuration rules through the library.
 
+#[cfg(target_os = "linux")]
+mod api;
 mod cli;
 #[cfg(target_os = "linux")]
 mod daemon;

@@ -129,6 +129,13 @@ fn start_status_run_wait_logs_history_audit_csv_stop() {
     t.husky(&["stop"]).expect(0);
     let none = t.husky(&["status"]).expect(4);
     assert!(none.stderr.contains("husky start"), "{}", none.stderr);
+
+    // `stop` returns once the data directory is free: a start can follow at once, and the
+    // restarted daemon has the history.
+    t.husky(&["start"]).expect(0);
+    let again = json(&t.husky(&["history", "extract", "--format", "json"]).expect(0).stdout);
+    assert_eq!(again[0]["status"], "SUCCESS");
+    t.husky(&["stop"]).expect(0);
 }
 
 #[test]
@@ -327,4 +334,161 @@ fn remote_addr_before_the_command_and_root_config_options_work() {
     // HUSKY_ADDR does the same; an address where nothing listens is exit 4.
     t.husky(&["status"]).env("HUSKY_ADDR", &url).expect(0);
     t.husky(&["--addr", "http://127.0.0.1:9", "status"]).expect(4);
+}
+
+#[test]
+fn prune_goes_through_a_running_daemons_store_writer_by_its_rules() {
+    let t = TestDir::new();
+    t.write(
+        "husky.yaml",
+        "version: \"1\"\njobs:\n  tick:\n    description: t\n    frequency: manual\n    command: \"echo tick\"\n",
+    );
+    t.write("huskyd.yaml", "storage:\n  retention:\n    max_runs_per_job: 1\n");
+    t.husky(&["start"]).expect(0);
+    let _guard = Started(&t);
+    for _ in 0..3 {
+        t.husky(&["run", "tick", "--wait"]).expect(0);
+    }
+    let dry = json(&t.husky(&["prune", "--dry-run", "--format", "json"]).expect(0).stdout);
+    assert_eq!((dry["dry_run"].as_bool(), dry["runs"].as_u64()), (Some(true), Some(2)));
+    let history = || json(&t.husky(&["history", "tick", "--format", "json"]).expect(0).stdout);
+    assert_eq!(history().as_array().map(Vec::len), Some(3), "a dry run changes nothing");
+    let done = t.husky(&["prune"]).expect(0);
+    assert!(done.stdout.starts_with("pruned 2 runs"), "{}", done.stdout);
+    let left = history();
+    assert_eq!(left.as_array().map(Vec::len), Some(1));
+    assert_eq!(left[0]["id"], 3, "the newest run stays");
+    let log = t.read(".husky/huskyd.log");
+    assert!(log.contains("prune: pruned 2 runs"), "the daemon pruned, not the CLI:\n{log}");
+    // A bad duration is the API's 400 as well as the CLI's usage error.
+    let (code, body) = crate::util::http(
+        &t.path.join(".husky/husky.sock"),
+        "POST",
+        "/api/db/prune",
+        r#"{"older_than": "soon"}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("older_than")), "{body}");
+}
+
+#[test]
+fn bearer_tokens_with_roles_guard_the_tcp_api_and_are_read_again_on_reload() {
+    let t = TestDir::new();
+    t.write("husky.yaml", PIPELINE);
+    t.write("tokens", "# ops\nadmin-secret\nviewer-secret viewer\nop-secret operator\n");
+    t.write("huskyd.yaml", "auth:\n  type: bearer\n  bearer:\n    token_file: tokens\n");
+    t.husky(&["start"]).expect(0);
+    let _guard = Started(&t);
+    let addr = t.read(".husky/api.addr");
+    let addr = addr.trim();
+    let url = format!("http://{addr}");
+    let remote = |args: &[&str], token: Option<&str>| {
+        let mut all = vec!["--addr", url.as_str()];
+        all.extend_from_slice(args);
+        let run = t.husky(&all);
+        match token {
+            Some(tok) => run.env("HUSKY_TOKEN", tok),
+            None => run,
+        }
+    };
+
+    // Without a token, or with a wrong one: refused, with a hint.
+    let none = remote(&["status"], None).expect(1);
+    assert!(none.stderr.contains("authorization required"), "{}", none.stderr);
+    assert!(none.stderr.contains("HUSKY_TOKEN"), "{}", none.stderr);
+    let wrong = remote(&["status"], Some("guess")).expect(1);
+    assert!(wrong.stderr.contains("invalid token"), "{}", wrong.stderr);
+    remote(&["status"], Some("admin-secret")).expect(0);
+
+    // Roles: a viewer reads but may not run; an operator runs but may not stop the daemon.
+    remote(&["history", "extract"], Some("viewer-secret")).expect(0);
+    let viewer_run = remote(&["run", "extract"], Some("viewer-secret")).expect(1);
+    assert!(viewer_run.stderr.contains("forbidden"), "{}", viewer_run.stderr);
+    remote(&["run", "extract", "--wait"], Some("op-secret")).expect(0);
+    let op_stop = remote(&["stop"], Some("op-secret")).expect(1);
+    assert!(op_stop.stderr.contains("forbidden"), "{}", op_stop.stderr);
+
+    // The raw answers: 401 with its challenge, ?token= for clients that cannot set headers.
+    let (code, head, body) = crate::util::http_tcp(addr, "GET", "/api/status", &[], "");
+    assert_eq!((code, body["error"].as_str()), (401, Some("authorization required")));
+    assert!(head.contains("www-authenticate: bearer realm=\"husky\""), "{head}");
+    let (code, _, _) =
+        crate::util::http_tcp(addr, "GET", "/api/status?token=viewer-secret", &[], "");
+    assert_eq!(code, 200);
+    let (code, _, body) = crate::util::http_tcp(
+        addr,
+        "POST",
+        "/api/daemon/reload",
+        &["Authorization: Bearer viewer-secret"],
+        "",
+    );
+    assert_eq!(code, 403, "{body}");
+
+    // The unix socket needs no token; nor does the daemon's local token over TCP.
+    t.husky(&["status"]).expect(0);
+    let local = t.read(".husky/api.token");
+    let bearer = format!("Authorization: Bearer {}", local.trim());
+    let (code, _, _) = crate::util::http_tcp(addr, "GET", "/api/export", &[bearer.as_str()], "");
+    assert_eq!(code, 200);
+
+    // A reload reads the token file again.
+    t.write("tokens", "rotated operator\n");
+    t.husky(&["reload"]).expect(0);
+    remote(&["status"], Some("admin-secret")).expect(1);
+    remote(&["status"], Some("rotated")).expect(0);
+    // A broken file keeps the tokens in force.
+    t.write("tokens", "rotated wizard\n");
+    t.husky(&["reload"]).expect(0);
+    remote(&["status"], Some("rotated")).expect(0);
+    let log = t.read(".husky/huskyd.log");
+    assert!(log.contains("tokens:1: unknown role \"wizard\""), "{log}");
+    assert!(log.contains("the tokens in force stay"), "{log}");
+}
+
+#[test]
+fn basic_auth_cors_and_the_base_path_apply_in_husky_gos_order() {
+    let t = TestDir::new();
+    t.write("husky.yaml", PIPELINE);
+    let hash = bcrypt::hash("pa55", 4).expect("hash");
+    t.write(
+        "huskyd.yaml",
+        &format!(
+            "api:\n  base_path: /husky\n  cors:\n    allowed_origins: [\"https://ops.example\"]\n\
+             auth:\n  type: basic\n  basic:\n    users:\n      - username: ann\n        password_hash: \"{hash}\"\n        role: viewer\n"
+        ),
+    );
+    t.husky(&["start"]).expect(0);
+    let _guard = Started(&t);
+    let addr = t.read(".husky/api.addr");
+    let addr = addr.trim();
+    let get = |path: &str, headers: &[&str]| crate::util::http_tcp(addr, "GET", path, headers, "");
+    let ann = "Authorization: Basic YW5uOnBhNTU="; // ann:pa55
+
+    // Outside the base path: 404 before anything else.
+    assert_eq!(get("/api/status", &[ann]).0, 404);
+    let (code, head, _) = get("/husky/api/status", &[]);
+    assert_eq!(code, 401);
+    assert!(head.contains("www-authenticate: basic realm=\"husky\""), "{head}");
+    assert_eq!(get("/husky/api/status", &["Authorization: Basic YW5uOm5vcGU="]).0, 401);
+    assert_eq!(get("/husky/api/status", &[ann]).0, 200);
+    let (code, _, _) =
+        crate::util::http_tcp(addr, "POST", "/husky/api/jobs/extract/run", &[ann], "");
+    assert_eq!(code, 403, "a viewer may not run");
+
+    // CORS: a listed origin gets its preflight answered (no credentials needed) and its origin
+    // echoed; another origin gets no CORS headers.
+    let (code, head, _) = crate::util::http_tcp(
+        addr,
+        "OPTIONS",
+        "/husky/api/jobs",
+        &["Origin: https://ops.example", "Access-Control-Request-Method: GET"],
+        "",
+    );
+    assert_eq!(code, 204);
+    assert!(head.contains("access-control-allow-origin: https://ops.example"), "{head}");
+    assert!(head.contains("access-control-allow-headers: authorization"), "{head}");
+    let (_, head, _) = get("/husky/api/jobs", &[ann, "Origin: https://ops.example"]);
+    assert!(head.contains("access-control-allow-origin: https://ops.example"), "{head}");
+    let (_, head, _) = get("/husky/api/jobs", &[ann, "Origin: https://evil.example"]);
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
 }

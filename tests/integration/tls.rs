@@ -147,10 +147,10 @@ fn huskyd(tls: &str, extra: &str) -> String {
     format!("api:\n  addr: 127.0.0.1:0\n{extra}  tls:\n    enabled: true\n{tls}")
 }
 
-/// Starts the daemon of `t` and returns the URL of its TCP listener (from `api.addr`).
+/// Starts the daemon of `t` and returns the URL of its TCP listener (from `api.url`).
 fn start(t: &TestDir) -> String {
     t.husky(&["start"]).expect(0);
-    t.read(".husky/api.addr").trim().to_owned()
+    t.read(".husky/api.url").trim().to_owned()
 }
 
 fn socket_addr(url: &str) -> SocketAddr {
@@ -229,7 +229,9 @@ fn https_serves_the_cli_and_raw_clients_and_plain_http_to_it_fails() {
     t.write("huskyd.yaml", &huskyd(&tls, ""));
     let url = start(&t);
     let _guard = Started(&t);
-    assert!(url.starts_with("https://127.0.0.1:"), "api.addr says {url}");
+    assert!(url.starts_with("https://127.0.0.1:"), "api.url says {url}");
+    let addr_file = t.read(".husky/api.addr");
+    assert!(addr_file.starts_with("127.0.0.1:"), "api.addr stays host:port: {addr_file}");
     let addr = socket_addr(&url);
 
     // The CLI, with the CA trusted through HUSKY_CACERT (by IP and by name).

@@ -111,3 +111,60 @@ pub fn rows(db: &Path, sql: &str) -> Vec<String> {
         .map(|r| r.expect("row").unwrap_or_else(|| "NULL".into()))
         .collect()
 }
+
+/// One HTTP/1.1 request over the daemon's unix socket: the status and the JSON body.
+#[cfg(unix)]
+pub fn http(socket: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: husky\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a response");
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        // One chunk: size line, data, then the terminating chunk.
+        rest.split_once("\r\n")
+            .map(|(_, d)| d)
+            .unwrap_or("")
+            .rsplit_once("\r\n0\r\n")
+            .map_or("", |(d, _)| d)
+    } else {
+        rest
+    };
+    (status, serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body:?}")))
+}
+
+/// One HTTP/1.1 request over TCP with extra header lines: the status, the response head
+/// (lower-cased) and the body as JSON (`Null` when empty).
+pub fn http_tcp(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> (u16, String, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a response");
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status");
+    let value = if rest.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(rest.trim()).unwrap_or_else(|e| panic!("{e}: {rest:?}"))
+    };
+    (status, head.to_ascii_lowercase(), value)
+}
