@@ -143,8 +143,9 @@ impl Pki {
     }
 }
 
-fn huskyd(tls: &str, extra: &str) -> String {
-    format!("api:\n  addr: 127.0.0.1:0\n{extra}  tls:\n    enabled: true\n{tls}")
+/// A huskyd.yaml with TLS on (`tls`: the lines under `api.tls`) and other top-level sections.
+fn huskyd(tls: &str, sections: &str) -> String {
+    format!("api:\n  addr: 127.0.0.1:0\n  tls:\n    enabled: true\n{tls}{sections}")
 }
 
 /// Starts the daemon of `t` and returns the URL of its TCP listener (from `api.url`).
@@ -196,7 +197,10 @@ fn https_get(
     let sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cret-token\r\n\
+         Connection: close\r\n\r\n"
+    );
     tls.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut answer = Vec::new();
     match tls.read_to_end(&mut answer) {
@@ -226,7 +230,9 @@ fn https_serves_the_cli_and_raw_clients_and_plain_http_to_it_fails() {
     t.write("husky.yaml", JOBS);
     let tls =
         format!("    cert: {}\n    key: {}\n", pki.path("server.pem"), pki.path("server.key"));
-    t.write("huskyd.yaml", &huskyd(&tls, ""));
+    t.write("tokens", "s3cret-token\n");
+    let auth = "auth:\n  type: bearer\n  bearer:\n    token_file: tokens\n";
+    t.write("huskyd.yaml", &huskyd(&tls, auth));
     let url = start(&t);
     let _guard = Started(&t);
     assert!(url.starts_with("https://127.0.0.1:"), "api.url says {url}");
@@ -236,13 +242,21 @@ fn https_serves_the_cli_and_raw_clients_and_plain_http_to_it_fails() {
 
     // The CLI, with the CA trusted through HUSKY_CACERT (by IP and by name).
     let ca = pki.path("ca.pem");
-    let status = t.husky(&["--addr", &url, "status"]).env("HUSKY_CACERT", &ca).expect(0);
+    let token = "s3cret-token";
+    let cli = |args: &[&str]| t.husky(args).env("HUSKY_CACERT", &ca).env("HUSKY_TOKEN", token);
+    let status = cli(&["--addr", &url, "status"]).expect(0);
     assert!(status.stdout.contains("1 jobs"), "{}", status.stdout);
     let by_name = url.replace("127.0.0.1", "localhost");
-    t.husky(&["--addr", &by_name, "run", "hello", "--wait"]).env("HUSKY_CACERT", &ca).expect(0);
+    cli(&["--addr", &by_name, "run", "hello", "--wait"]).expect(0);
     // Without it, the self-signed CA is unknown, and the error says what to do.
-    let refused = t.husky(&["--addr", &url, "status"]).expect(1);
+    let refused = t.husky(&["--addr", &url, "status"]).env("HUSKY_TOKEN", token).expect(1);
     assert!(refused.stderr.contains("HUSKY_CACERT"), "{}", refused.stderr);
+    // Authentication still applies behind the relay, and the log names the real client.
+    let denied = t.husky(&["--addr", &url, "status"]).env("HUSKY_CACERT", &ca).expect(1);
+    assert!(denied.stderr.contains("HUSKY_TOKEN"), "{}", denied.stderr);
+    let log = t.read(".husky/huskyd.log");
+    assert!(log.contains("api: 401 for GET /api/status from 127.0.0.1:"), "{log}");
+    assert!(!log.contains("SECURITY WARNING"), "loopback is not exposed:\n{log}");
     // The dashboard's URL says https.
     let dash = t.husky(&["dash", "--no-open"]).expect(0);
     assert!(dash.stdout.contains(&format!("{url}/")), "{}", dash.stdout);
