@@ -24,6 +24,13 @@
 //! 8. Shutdown: stop firing → drain running work within `scheduler.shutdown_timeout` → kill what
 //!    is left (process groups) → flush the writer → close listeners → join → remove run files.
 //!
+//! What clients watch is published by the store writer after commit, never before: a run's
+//! log lines and the end of its log, and the engine's events (which travel in the engine's
+//! store queue behind the changes they describe). Every subscriber has a bounded channel that
+//! the writer fills with `try_send`; one that is full is dropped, never waited for. A stream's
+//! thread (one per server-sent event stream or WebSocket, capped) holds no handle that keeps the
+//! writer running.
+//!
 //! Configuration is loaded in two stages: YAML is parsed into a positioned tree
 //! (`config::yaml`) and validated into an immutable, fully defaulted [`config::Config`]; threads
 //! only ever see the validated form.

@@ -16,7 +16,8 @@ pub fn states(r: &Reader) -> Answer {
     Ok(Out::Page(rows.iter().map(state_json).collect(), total))
 }
 
-fn state_json(s: &JobStateRow) -> Value {
+/// A job state row as the API shows it.
+pub fn state_json(s: &JobStateRow) -> Value {
     json!({
         "job_name": s.job_name,
         "last_success": s.last_success,

@@ -39,6 +39,7 @@ pub fn render(ctx: &Context) -> Result<String, ApiError> {
         dropped: ctx.dropped_lines.load(Ordering::Relaxed),
         store_ok: ctx.store_down.lock().map(|d| d.is_none()).unwrap_or(false),
         streams: ctx.streams.load(Ordering::Relaxed),
+        websockets: ctx.websockets.load(Ordering::Relaxed),
     };
     Ok(format(&snap, &extra))
 }
@@ -51,6 +52,7 @@ struct Extra {
     dropped: u64,
     store_ok: bool,
     streams: usize,
+    websockets: usize,
 }
 
 fn format(s: &Snapshot, x: &Extra) -> String {
@@ -115,7 +117,8 @@ fn format(s: &Snapshot, x: &Extra) -> String {
         "Log lines dropped because the database could not be written for too long.",
     );
     let _ = writeln!(o, "husky_store_dropped_log_lines_total {}", x.dropped);
-    gauge(o, "husky_api_log_streams", "Live log streams open now.", x.streams as f64);
+    gauge(o, "husky_api_streams", "Server-sent event streams open now.", x.streams as f64);
+    gauge(o, "husky_api_websockets", "WebSockets open now.", x.websockets as f64);
     out
 }
 
@@ -163,7 +166,8 @@ mod tests {
             running: 2,
             outbox: 0,
         };
-        let x = Extra { uptime: 12.5, queue: 4, dropped: 7, store_ok: true, streams: 1 };
+        let x =
+            Extra { uptime: 12.5, queue: 4, dropped: 7, store_ok: true, streams: 1, websockets: 2 };
         let text = format(&snap, &x);
         for line in [
             "# TYPE husky_job_runs_total counter",
@@ -178,6 +182,7 @@ mod tests {
             "husky_daemon_uptime_seconds 12.5",
             "husky_store_queue_depth 4",
             "husky_store_dropped_log_lines_total 7",
+            "husky_api_websockets 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
         }

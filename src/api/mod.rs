@@ -3,10 +3,12 @@
 //! behind the relay thread that bounds connections, applies the timeouts and terminates TLS),
 //! each served by one thread. Commands travel to the engine with a reply channel; reads use
 //! the thread's own read-only database connection. Every answer is JSON; errors are
-//! `{"error": "..."}` with a 4xx or 5xx status.
+//! `{"error": "..."}` with a 4xx or 5xx status. Streams (server-sent events, WebSockets) are
+//! handed to threads of their own once routed.
 
 pub mod auth;
 mod db;
+pub mod events;
 pub mod metrics;
 mod reads;
 pub mod relay;
@@ -14,6 +16,7 @@ pub mod routes;
 mod settings;
 mod stream;
 pub mod tls;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +68,8 @@ pub struct Context {
     pub auth: Arc<auth::Auth>,
     /// Log lines the store writer dropped while the database could not be written.
     pub dropped_lines: Arc<std::sync::atomic::AtomicU64>,
+    /// WebSockets open now.
+    pub websockets: Arc<AtomicUsize>,
 }
 
 /// Which listener a request came in on.
@@ -351,6 +356,14 @@ fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener, trust: &
             routes::Out::RawList(text, total) => request.respond(with(list_response(text, total))),
             routes::Out::LogStream(s) => {
                 stream::spawn(ctx, request, s, &headers);
+                Ok(())
+            }
+            routes::Out::EventStream(s) => {
+                events::spawn(ctx, request, s, &headers);
+                Ok(())
+            }
+            routes::Out::WebSocket(s) => {
+                ws::spawn(ctx, request, s);
                 Ok(())
             }
         };

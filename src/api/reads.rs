@@ -28,7 +28,11 @@ pub fn jobs(r: &Reader, views: &[JobView], sel: Option<&Selector>) -> Answer {
         .filter(|v| sel.is_none_or(|s| s.matches(&v.job.tags)))
         .map(|v| JobOut::of(v, states.get(v.job.name.as_str())))
         .collect();
-    let text = serde_json::to_string(&list)
+    // About 300 bytes a job: sized once, not grown by doubling.
+    let mut text = Vec::with_capacity(list.len() * 384 + 64);
+    serde_json::to_writer(&mut text, &list)
+        .map_err(|e| ApiError::new(500, format!("cannot write the job list: {e}")))?;
+    let text = String::from_utf8(text)
         .map_err(|e| ApiError::new(500, format!("cannot write the job list: {e}")))?;
     Ok(Out::RawList(text, list.len() as u64))
 }
@@ -279,22 +283,8 @@ pub fn dag(config: &Config) -> Value {
 /// 1,000 runs and alerts.
 pub fn export(r: &Reader, config: &Config) -> Answer {
     let view = crate::config::view::husky_view(config, Secrets(false));
-    let states: Vec<Value> = r
-        .job_states()
-        .map_err(store_error)?
-        .iter()
-        .map(|s| {
-            json!({
-                "job_name": s.job_name,
-                "last_success": s.last_success,
-                "last_failure": s.last_failure,
-                "last_run_id": s.last_run_id,
-                "last_status": s.last_status.map(RunStatus::as_str),
-                "next_run": s.next_run,
-                "paused": s.paused,
-            })
-        })
-        .collect();
+    let states: Vec<Value> =
+        r.job_states().map_err(store_error)?.iter().map(super::db::state_json).collect();
     let runs =
         r.runs(&RunFilter { limit: MAX_PAGE, ..RunFilter::default() }).map_err(store_error)?;
     let alerts = r.alerts(None, None, MAX_PAGE, 0).map_err(store_error)?;

@@ -53,6 +53,10 @@ pub enum Out {
     RawList(String, u64),
     /// Server-sent events of a run's log, served on a thread of their own.
     LogStream(super::stream::LogStream),
+    /// Server-sent events of the daemon's events, served on a thread of their own.
+    EventStream(super::events::EventStream),
+    /// A WebSocket to upgrade to (after its own checks), served on a thread of its own.
+    WebSocket(super::ws::Socket),
 }
 
 pub(super) type Answer = Result<Out, ApiError>;
@@ -306,6 +310,30 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
             let include_hc = flag(query, "include_healthcheck");
             Ok(Out::LogStream(super::stream::LogStream { run_id: id, after_id: after, include_hc }))
         }
+        ("GET", ["ws", "logs", id]) => {
+            let run_id = run_id(id)?;
+            if with_reader(ctx, reader)?.run(run_id).map_err(store_error)?.is_none() {
+                return Err(ApiError::not_found(format!("run {run_id} not found")));
+            }
+            let from_seq = match param(query, "from_seq").filter(|v| !v.is_empty()) {
+                Some(v) => Some(
+                    v.parse::<i64>()
+                        .ok()
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| ApiError::bad("from_seq must be a line position (>= 0)"))?,
+                ),
+                None => None,
+            };
+            let include_hc = flag(query, "include_healthcheck");
+            Ok(Out::WebSocket(super::ws::Socket::Logs { run_id, from_seq, include_hc }))
+        }
+        ("GET", ["ws", "events"]) => {
+            Ok(Out::WebSocket(super::ws::Socket::Events { after: event_after(rq)? }))
+        }
+        ("GET", ["api", "events", "stream"]) => {
+            Ok(Out::EventStream(super::events::EventStream { after: event_after(rq)? }))
+        }
+        ("GET", ["api", "daemon", "info"]) => daemon_info(ctx),
         ("GET", ["api", "runs", id, "outputs"]) => {
             let rows =
                 with_reader(ctx, reader)?.outputs_by_run(run_id(id)?).map_err(store_error)?;
@@ -344,7 +372,9 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
                 json(json!({ "ok": false, "error": errors.join("\n"), "errors": errors }))
             }
         },
-        (_, ["api", ..]) if known(rq.segments) => Err(ApiError::new(405, "method not allowed")),
+        (_, ["api" | "ws", ..]) if known(rq.segments) => {
+            Err(ApiError::new(405, "method not allowed"))
+        }
         _ => Err(ApiError::not_found("not found")),
     }
 }
@@ -370,6 +400,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/runs/{id}/logs"),
     ("GET", "/api/runs/{id}/logs/stream"),
     ("GET", "/api/runs/{id}/outputs"),
+    ("GET", "/ws/logs/{id}"),
+    ("GET", "/ws/events"),
+    ("GET", "/api/events/stream"),
+    ("GET", "/api/daemon/info"),
     ("POST", "/api/runs/{id}/cancel"),
     ("GET", "/api/cycles/{id}"),
     ("GET", "/api/tags"),
@@ -399,6 +433,30 @@ fn known(segments: &[&str]) -> bool {
         parts.len() == segments.len()
             && parts.iter().zip(segments).all(|(p, s)| p.starts_with('{') || p == s)
     })
+}
+
+/// Where an event stream resumes: `?after_id=` or `Last-Event-ID`.
+fn event_after(rq: &Req<'_>) -> Result<Option<u64>, ApiError> {
+    match param(rq.query, "after_id").filter(|v| !v.is_empty()) {
+        Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad("after_id must be an event id")),
+        None => Ok(rq.last_event_id.and_then(|id| u64::try_from(id).ok())),
+    }
+}
+
+/// `GET /api/daemon/info`: the daemon's version, pid and uptime, and its open streams.
+fn daemon_info(ctx: &Context) -> Answer {
+    use std::sync::atomic::Ordering;
+    let now = ctx.clock.now_utc();
+    json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "started_at": ts(ctx.started_at),
+        "uptime_s": (now - ctx.started_at).whole_seconds(),
+        "websockets": ctx.websockets.load(Ordering::SeqCst),
+        "max_websockets": ctx.daemon.api.max_websockets,
+        "sse_streams": ctx.streams.load(Ordering::SeqCst),
+        "max_sse_streams": super::stream::MAX_STREAMS,
+    }))
 }
 
 /// A `tag` selector parameter, parsed.

@@ -60,6 +60,8 @@ pub struct ApiConfig {
     pub timeouts: ApiTimeouts,
     /// Connections the TCP listener keeps open at once (a husky extension; default 64).
     pub max_connections: u32,
+    /// WebSockets open at once, at most (`/ws/...`); more are refused with 503.
+    pub max_websockets: u32,
 }
 
 /// `api.tls`.
@@ -409,6 +411,7 @@ impl Default for DaemonConfig {
                     idle: time::Duration::seconds(120),
                 },
                 max_connections: 64,
+                max_websockets: 64,
             },
             auth: AuthConfig {
                 kind: AuthType::None,
@@ -552,9 +555,11 @@ pub(super) fn validate(path: &Path, text: &str) -> (Option<DaemonConfig>, Diagno
     };
     top.check_keys(&mut d, SECTIONS);
     let r = &mut Reader { d: &mut d };
-    if let Some(m) =
-        r.section(&top, "api", &["addr", "base_path", "tls", "cors", "timeouts", "max_connections"])
-    {
+    if let Some(m) = r.section(
+        &top,
+        "api",
+        &["addr", "base_path", "tls", "cors", "timeouts", "max_connections", "max_websockets"],
+    ) {
         read_api(r, &m, &mut cfg.api);
     }
     if let Some(m) = r.section(&top, "auth", &["type", "bearer", "basic", "oidc", "rbac"]) {
@@ -676,6 +681,7 @@ pub(super) fn validate(path: &Path, text: &str) -> (Option<DaemonConfig>, Diagno
 }
 
 fn read_api(r: &mut Reader<'_>, m: &Map<'_, '_>, api: &mut ApiConfig) {
+    api.max_websockets = r.u32(m, "max_websockets", 0, api.max_websockets);
     if let Some(addr) = r.addr(m, "addr") {
         api.addr = addr;
         api.addr_explicit = true;

@@ -270,6 +270,7 @@ impl Daemon {
             store_down,
             api_url: Arc::default(),
             streams: Arc::default(),
+            websockets: Arc::default(),
             reloader,
             daemon: Arc::new(daemon.clone()),
             auth,

@@ -1,7 +1,9 @@
 //! The engine thread: it waits on its inbox, the workers' events and the core's next deadline
 //! (capped at 30 s, so clock jumps and suspends are noticed), reads the clock once per turn, and
 //! carries the core's effects out without ever blocking: store commands go through its own
-//! queue with `try_send`, work orders and replies go to unbounded or private channels.
+//! queue with `try_send`, work orders and replies go to unbounded or private channels. The
+//! events clients watch ([`super::events`]) go in the same queue, behind the changes they
+//! describe.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,11 +14,13 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
 
 use super::Now;
 use super::core::{Command, Core, Effect, Input, Notice, Reply, Restored};
+use super::events::Tracker;
 use super::metrics::Metrics;
 use crate::clock::Clock;
 use crate::exec::pool::{RunEvent, WorkOrder};
 use crate::log::Logger;
 use crate::log::audit::Audit;
+use crate::store::hub::What;
 use crate::store::writer::{StoreCmd, StoreHandle};
 
 /// The longest the engine sleeps without looking at the clock.
@@ -83,11 +87,13 @@ pub fn spawn(core: Core, restored: Restored, wiring: Wiring) -> std::io::Result<
             cancels: HashMap::new(),
             warned: false,
             metrics: Metrics::default(),
+            tracker: Tracker::default(),
         };
         if let Some(a) = &mut actor.w.audit {
             a.restored(&restored.live);
         }
         actor.metrics.restored(&restored.live);
+        actor.tracker.restored(&restored.live);
         actor.run(&restored);
     })
 }
@@ -99,6 +105,7 @@ struct Actor {
     cancels: HashMap<i64, Sender<()>>,
     warned: bool,
     metrics: Metrics,
+    tracker: Tracker,
 }
 
 impl Actor {
@@ -150,15 +157,26 @@ impl Actor {
                 default(wait) => Input::Tick,
             };
             let now = Now::of(self.w.clock.as_ref());
+            let event = match &input {
+                Input::Command(Command::Reload(c)) => Some(What::Reload { jobs: c.jobs.len() }),
+                Input::Command(Command::Shutdown { .. }) if !self.core.is_stopping() => {
+                    Some(What::Stopping)
+                }
+                _ => None,
+            };
             let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 self.core.handle(input, now)
             }));
             match handled {
                 Ok(out) => {
+                    let done = matches!(out.reply, Some(Reply::Done(_)));
                     if let (Some(to), Some(reply)) = (reply_to, out.reply) {
                         let _ = to.try_send(reply);
                     }
                     self.carry(out.effects);
+                    if let Some(what) = event.filter(|_| done) {
+                        self.publish(now.utc, Some(what));
+                    }
                 }
                 Err(_) => {
                     self.w.log.error(
@@ -187,6 +205,14 @@ impl Actor {
 
     fn store(&mut self, cmd: StoreCmd) {
         self.outbox.push_back(cmd);
+    }
+
+    /// Queues an event behind the changes queued so far: the writer publishes it once they are
+    /// committed.
+    fn publish(&mut self, at: time::OffsetDateTime, what: Option<What>) {
+        if let Some(what) = what {
+            self.store(StoreCmd::Publish { at, what: Box::new(what) });
+        }
     }
 
     fn flush_outbox(&mut self) {
@@ -225,23 +251,31 @@ impl Actor {
                         a.created(&run, now);
                     }
                     self.metrics.created(&run);
+                    let event = self.tracker.created(&run);
                     // The ack is not awaited here: a dispatched run's worker waits for the
                     // flush that follows its row instead.
                     let (ack, _) = bounded(1);
                     self.store(StoreCmd::CreateRun { run, ack });
+                    self.publish(now, event);
                 }
                 Effect::UpdateRun { id, patch } => {
                     if let Some(a) = &mut self.w.audit {
                         a.updated(id, &patch, now);
                     }
                     self.metrics.updated(id, &patch);
+                    let event = self.tracker.updated(id, &patch);
                     self.store(StoreCmd::UpdateRun { id, patch, ack: None });
+                    self.publish(now, event);
                 }
                 Effect::JobState { job, patch } => {
+                    let event = Tracker::job_state(&job, &patch);
                     self.store(StoreCmd::JobState { job, patch, ack: None });
+                    self.publish(now, event);
                 }
                 Effect::PauseTag { tag, paused } => {
+                    let event = What::Tag { tag: tag.clone(), paused };
                     self.store(StoreCmd::PauseTag { tag, paused, at: now });
+                    self.publish(now, Some(event));
                 }
                 Effect::Outputs { run_id, job, cycle_id, outputs } => {
                     self.store(StoreCmd::Outputs {

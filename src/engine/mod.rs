@@ -11,6 +11,7 @@
 pub mod actor;
 pub mod backoff;
 pub mod core;
+pub mod events;
 pub mod metrics;
 pub mod template;
 

@@ -5,6 +5,7 @@
 //! through their own read-only connections ([`query::Reader`]); WAL lets both run at once.
 
 pub mod follow;
+pub mod hub;
 pub mod migrate;
 pub mod model;
 pub mod query;

@@ -330,6 +330,34 @@ impl Reader {
         Ok(out)
     }
 
+    /// One page of `SELECT columns FROM table WHERE ... ORDER BY order`, with the exact total,
+    /// read in one snapshot.
+    fn page<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        w: &Where,
+        order: &str,
+        (limit, offset): (i64, i64),
+        row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Page<T>, StoreError> {
+        self.snapshot(|| {
+            let total = self.count(&format!("SELECT count(*) FROM {table}{}", w.sql), &w.params)?;
+            if u64::try_from(offset).unwrap_or(0) >= total {
+                return Ok(Page { items: Vec::new(), total });
+            }
+            let sql =
+                format!("SELECT {columns} FROM {table}{} ORDER BY {order} LIMIT ? OFFSET ?", w.sql);
+            let mut params = w.params.clone();
+            params.extend([Value::Integer(limit), Value::Integer(offset)]);
+            let items = self
+                .stmt(&sql)?
+                .query_map(params_from_iter(&params), row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page { items, total })
+        })
+    }
+
     fn count(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let n: i64 = self.stmt(sql)?.query_row(params_from_iter(params), |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -340,31 +368,14 @@ impl Reader {
     pub fn runs(&self, filter: &RunFilter) -> Result<Page<RunRow>, StoreError> {
         let Some(w) = run_where(filter) else { return Ok(Page::empty()) };
         let (limit, offset) = page_bounds(filter.limit, filter.offset);
-        self.snapshot(|| {
-            let total =
-                self.count(&format!("SELECT count(*) FROM job_runs{}", w.sql), &w.params)?;
-            if u64::try_from(offset).unwrap_or(0) >= total {
-                return Ok(Page { items: Vec::new(), total });
-            }
-            // With a time range, newest first by creation time (the order of the range's
-            // index); otherwise by id. The two agree unless the clock went backwards.
-            let order = if filter.since.is_some() || filter.until.is_some() {
-                "created_at DESC, id DESC"
-            } else {
-                "id DESC"
-            };
-            let sql = format!(
-                "SELECT {RUN_COLUMNS} FROM job_runs{} ORDER BY {order} LIMIT ? OFFSET ?",
-                w.sql
-            );
-            let mut params = w.params.clone();
-            params.extend([Value::Integer(limit), Value::Integer(offset)]);
-            let items = self
-                .stmt(&sql)?
-                .query_map(params_from_iter(&params), run_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page { items, total })
-        })
+        // With a time range, newest first by creation time (the order of the range's index);
+        // otherwise by id. The two agree unless the clock went backwards.
+        let order = if filter.since.is_some() || filter.until.is_some() {
+            "created_at DESC, id DESC"
+        } else {
+            "id DESC"
+        };
+        self.page("job_runs", RUN_COLUMNS, &w, order, (limit, offset), run_row)
     }
 
     /// One run.
@@ -421,24 +432,7 @@ impl Reader {
         } else {
             "run_logs.run_id DESC, run_logs.seq"
         };
-        self.snapshot(|| {
-            let total =
-                self.count(&format!("SELECT count(*) FROM run_logs{}", w.sql), &w.params)?;
-            if u64::try_from(offset).unwrap_or(0) >= total {
-                return Ok(Page { items: Vec::new(), total });
-            }
-            let sql = format!(
-                "SELECT {LOG_COLUMNS} FROM run_logs{} ORDER BY {order} LIMIT ? OFFSET ?",
-                w.sql
-            );
-            let mut params = w.params.clone();
-            params.extend([Value::Integer(limit), Value::Integer(offset)]);
-            let items = self
-                .stmt(&sql)?
-                .query_map(params_from_iter(&params), log_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page { items, total })
-        })
+        self.page("run_logs", LOG_COLUMNS, &w, order, (limit, offset), log_row)
     }
 
     /// Up to `limit` lines of a run (at most [`MAX_LIMIT`] × 10) with `seq` above `after_seq` and
@@ -463,6 +457,23 @@ impl Reader {
         Ok(rows)
     }
 
+    /// Where a client that wants a run's last `n` lines starts: the position before the `n`-th
+    /// last line (the healthcheck's lines not counted unless `with_hc`), 0 when the run has
+    /// fewer, and the last position when `n` is 0.
+    pub fn log_tail_start(&self, run_id: i64, n: u32, with_hc: bool) -> Result<i64, StoreError> {
+        if n == 0 {
+            let sql = "SELECT coalesce(max(seq), 0) FROM run_logs WHERE run_id = ?1";
+            return Ok(self.stmt(sql)?.query_row([run_id], |row| row.get(0))?);
+        }
+        let sql = "SELECT seq FROM run_logs WHERE run_id = ?1 AND (?2 OR stream != 'healthcheck') \
+                   ORDER BY seq DESC LIMIT 1 OFFSET ?3";
+        let nth: Option<i64> = self
+            .stmt(sql)?
+            .query_row(params![run_id, with_hc, n - 1], |row| row.get(0))
+            .optional()?;
+        Ok(nth.map_or(0, |seq| seq - 1))
+    }
+
     /// The position (`seq`) of a run's last line with row id at most `id` (0 if none): where a
     /// client that has every line up to row `id` resumes.
     pub fn log_seq_at(&self, run_id: i64, id: i64) -> Result<i64, StoreError> {
@@ -470,21 +481,23 @@ impl Reader {
         Ok(self.stmt(sql)?.query_row(params![run_id, id], |row| row.get(0))?)
     }
 
-    /// The lines of a run with row id in `(after_id, up_to_id]`, in id (commit) order: what a
-    /// live subscriber missed between two subscriptions.
+    /// The first `limit` lines of a run with row id in `(after_id, up_to_id]`, in id (commit)
+    /// order: what a live subscriber missed between two subscriptions.
     pub fn log_id_range(
         &self,
         run_id: i64,
         after_id: i64,
         up_to_id: i64,
+        limit: u32,
     ) -> Result<Vec<StoredLine>, StoreError> {
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM run_logs WHERE run_id = ?1 AND id > ?2 AND id <= ?3 \
-             ORDER BY id"
+             ORDER BY id LIMIT ?4"
         );
+        let limit = limit.clamp(1, MAX_LIMIT * 10);
         let rows = self
             .stmt(&sql)?
-            .query_map(params![run_id, after_id, up_to_id], log_row)?
+            .query_map(params![run_id, after_id, up_to_id, limit], log_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -529,24 +542,7 @@ impl Reader {
             w.push("id > 0", []);
         }
         let (limit, offset) = page_bounds(limit, offset);
-        self.snapshot(|| {
-            let total =
-                self.count(&format!("SELECT count(*) FROM run_outputs{}", w.sql), &w.params)?;
-            if u64::try_from(offset).unwrap_or(0) >= total {
-                return Ok(Page { items: Vec::new(), total });
-            }
-            let sql = format!(
-                "SELECT {OUTPUT_COLUMNS} FROM run_outputs{} ORDER BY id DESC LIMIT ? OFFSET ?",
-                w.sql
-            );
-            let mut params = w.params.clone();
-            params.extend([Value::Integer(limit), Value::Integer(offset)]);
-            let items = self
-                .stmt(&sql)?
-                .query_map(params_from_iter(&params), output_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page { items, total })
-        })
+        self.page("run_outputs", OUTPUT_COLUMNS, &w, "id DESC", (limit, offset), output_row)
     }
 
     /// Alerts, newest first, optionally of one job and/or one status (`delivered`, `failed`,
@@ -570,23 +566,7 @@ impl Reader {
             w.push("id > 0", []);
         }
         let (limit, offset) = page_bounds(limit, offset);
-        self.snapshot(|| {
-            let total = self.count(&format!("SELECT count(*) FROM alerts{}", w.sql), &w.params)?;
-            if u64::try_from(offset).unwrap_or(0) >= total {
-                return Ok(Page { items: Vec::new(), total });
-            }
-            let sql = format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts{} ORDER BY id DESC LIMIT ? OFFSET ?",
-                w.sql
-            );
-            let mut params = w.params.clone();
-            params.extend([Value::Integer(limit), Value::Integer(offset)]);
-            let items = self
-                .stmt(&sql)?
-                .query_map(params_from_iter(&params), alert_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page { items, total })
-        })
+        self.page("alerts", ALERT_COLUMNS, &w, "id DESC", (limit, offset), alert_row)
     }
 
     /// One job's state row.

@@ -4,7 +4,10 @@
 //! - Commands and log batches arrive on two bounded channels; a full channel blocks the producer.
 //! - The writer drains what is queued (up to [`MAX_BATCH_LINES`] lines or [`MAX_BATCH_TIME`]),
 //!   applies it in one transaction (a savepoint per command, so one bad command fails alone),
-//!   commits, then acknowledges and publishes the committed log lines to live subscribers.
+//!   commits, then acknowledges and publishes what was committed through its hubs
+//!   ([`super::hub`]): log lines and the end of each run's log to followers, the engine's
+//!   events to event subscribers. Subscriptions come on a third channel that does not keep the
+//!   writer running.
 //! - The per-run log budget keeps the head and a rolling tail and writes one marker line with
 //!   the exact number of lines and bytes omitted.
 //! - When the database cannot be written, the writer keeps the changes, retries with backoff,
@@ -20,10 +23,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::hub::{Followed, Hub, Sub, Subscriber, What, log_complete};
 use super::retention::{self, Policy, PruneReport};
 use super::{
-    JobStatePatch, LogLine, NewAlert, NewOutput, NewRun, RunPatch, StoreError, StoredLine, Stream,
-    is_unavailable, ts,
+    JobStatePatch, LogLine, NewAlert, NewOutput, NewRun, RunPatch, RunStatus, StoreError,
+    StoredLine, Stream, is_unavailable, ts,
 };
 use crate::clock::Clock;
 
@@ -39,7 +43,7 @@ pub const MAX_PENDING_LINES: usize = 100_000;
 pub const MAX_PENDING_CMDS: usize = 10_000;
 /// Capacity of each live subscriber's channel; a subscriber that falls this far behind is
 /// disconnected and resubscribes from the database ([`super::follow::Follower`] does that).
-pub const SUBSCRIBER_CAPACITY: usize = 8192;
+pub const SUBSCRIBER_CAPACITY: usize = super::hub::LOG_CAPACITY;
 
 /// A reply channel.
 pub type Ack<T> = Sender<Result<T, StoreError>>;
@@ -101,14 +105,12 @@ pub enum StoreCmd {
         /// Receives the id after commit, when given.
         ack: Option<Ack<i64>>,
     },
-    /// Follow a run's log: `lines` receives every line committed after the id the ack carries.
-    Subscribe {
-        /// The run.
-        run_id: i64,
-        /// Receives live lines.
-        lines: Sender<StoredLine>,
-        /// Receives the last committed log row id: backfill up to it from the database.
-        ack: Sender<i64>,
+    /// Publish an event to the event hub once everything before it is committed.
+    Publish {
+        /// When the engine made the change.
+        at: time::OffsetDateTime,
+        /// What changed.
+        what: Box<What>,
     },
     /// Run retention now.
     Prune {
@@ -206,6 +208,7 @@ impl Default for WriterOptions {
 pub struct StoreHandle {
     cmds: Sender<StoreCmd>,
     logs: Sender<LogBatch>,
+    subs: Sender<Sub>,
 }
 
 impl StoreHandle {
@@ -260,14 +263,9 @@ impl StoreHandle {
         self.call(|ack| StoreCmd::Prune { policy, dry_run, ack })
     }
 
-    /// Subscribes to a run's committed log lines: returns the last committed row id (backfill
-    /// up to it from the database) and the channel of every line committed after it.
-    pub fn subscribe(&self, run_id: i64) -> Result<(i64, Receiver<StoredLine>), StoreError> {
-        let (lines, rx) = bounded(SUBSCRIBER_CAPACITY);
-        let (ack, ack_rx) = bounded(1);
-        self.send(StoreCmd::Subscribe { run_id, lines, ack })?;
-        let until = ack_rx.recv().map_err(|_| StoreError::Closed)?;
-        Ok((until, rx))
+    /// What subscribes to the writer's hubs (log lines, events) without keeping it running.
+    pub fn subscriber(&self) -> Subscriber {
+        Subscriber { subs: self.subs.clone() }
     }
 }
 
@@ -280,12 +278,13 @@ pub fn spawn(
 ) -> std::io::Result<(StoreHandle, Receiver<StoreEvent>, JoinHandle<()>)> {
     let (cmd_tx, cmd_rx) = bounded(options.cmd_capacity.max(1));
     let (log_tx, log_rx) = bounded(options.log_capacity.max(1));
+    let (sub_tx, sub_rx) = unbounded();
     let (event_tx, event_rx) = unbounded();
     let thread = std::thread::Builder::new().name("husky-store".into()).spawn(move || {
         let mut writer = Writer::new(conn, options, clock, event_tx);
-        writer.run(&cmd_rx, &log_rx);
+        writer.run(&cmd_rx, &log_rx, &sub_rx);
     })?;
-    Ok((StoreHandle { cmds: cmd_tx, logs: log_tx }, event_rx, thread))
+    Ok((StoreHandle { cmds: cmd_tx, logs: log_tx, subs: sub_tx }, event_rx, thread))
 }
 
 /// A stretch of consecutive lines in a run's rolling tail.
@@ -352,6 +351,13 @@ enum Done {
     Nothing,
     Line(StoredLine),
     Ack(Box<dyn FnOnce()>),
+    /// A status that completes the run's log: acknowledge, and tell its followers.
+    End {
+        run_id: i64,
+        status: RunStatus,
+        then: Box<dyn FnOnce()>,
+    },
+    Event(time::OffsetDateTime, Box<What>),
 }
 
 struct Writer {
@@ -363,7 +369,7 @@ struct Writer {
     pending: Vec<Op>,
     pending_lines: usize,
     pending_cmds: usize,
-    subscribers: HashMap<i64, Vec<Sender<StoredLine>>>,
+    hub: Hub,
     last_log_id: i64,
     unavailable: Option<Unavailable>,
     next_retention: Option<Instant>,
@@ -395,6 +401,8 @@ impl Writer {
             conn.query_row("SELECT coalesce(max(id), 0) FROM run_logs", [], |r| r.get(0));
         let next_retention =
             options.retention.as_ref().map(|_| clock.monotonic() + options.retention_delay);
+        // Event ids start at the start time in microseconds: they increase across restarts.
+        let first_event = u64::try_from(clock.now_utc().unix_timestamp_nanos() / 1000).unwrap_or(1);
         Writer {
             conn,
             options,
@@ -404,16 +412,18 @@ impl Writer {
             pending: Vec::new(),
             pending_lines: 0,
             pending_cmds: 0,
-            subscribers: HashMap::new(),
+            hub: Hub::new(first_event),
             last_log_id: last_log_id.unwrap_or(0),
             unavailable: None,
             next_retention,
         }
     }
 
-    fn run(&mut self, cmds: &Receiver<StoreCmd>, logs: &Receiver<LogBatch>) {
+    fn run(&mut self, cmds: &Receiver<StoreCmd>, logs: &Receiver<LogBatch>, subs: &Receiver<Sub>) {
         let never_cmds = crossbeam_channel::never();
         let never_logs = crossbeam_channel::never();
+        let never_subs = crossbeam_channel::never();
+        let mut subs_open = true;
         let (mut cmds_open, mut logs_open) = (true, true);
         let mut closed_at: Option<Instant> = None;
         loop {
@@ -431,9 +441,11 @@ impl Writer {
             let take_cmds = cmds_open && self.pending_cmds < MAX_PENDING_CMDS;
             let cmd_rx = if take_cmds { cmds } else { &never_cmds };
             let log_rx = if logs_open { logs } else { &never_logs };
+            let sub_rx = if subs_open { subs } else { &never_subs };
             let mut sel = crossbeam_channel::Select::new();
             let ci = sel.recv(cmd_rx);
             let li = sel.recv(log_rx);
+            let si = sel.recv(sub_rx);
             let deadline = if !cmds_open && !logs_open {
                 // Producers are gone: only retries remain.
                 Some(self.unavailable.as_ref().map_or(self.clock.monotonic(), |u| u.retry_at))
@@ -456,6 +468,11 @@ impl Writer {
                     match op.recv(log_rx) {
                         Ok(b) => self.accept(Input::Log(b)),
                         Err(_) => logs_open = false,
+                    }
+                } else if op.index() == si {
+                    match op.recv(sub_rx) {
+                        Ok(s) => self.subscribe(s),
+                        Err(_) => subs_open = false,
                     }
                 }
             }
@@ -490,6 +507,14 @@ impl Writer {
             if self.unavailable.as_ref().is_none_or(|u| self.clock.monotonic() >= u.retry_at) {
                 self.commit();
             }
+            // Subscriptions are taken between transactions, where the committed state is known.
+            while subs_open {
+                match subs.try_recv() {
+                    Ok(s) => self.subscribe(s),
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => subs_open = false,
+                }
+            }
             self.maybe_retention();
         }
     }
@@ -504,8 +529,15 @@ impl Writer {
 
     /// Takes a command. A flush first takes the log batches already queued: a producer's lines
     /// sent before its flush are then covered by it, although they travel on another channel.
+    /// So does a change of a run's status: a worker sends its last lines before it reports the
+    /// end of its run, so the status that completes a run's log is committed after its lines.
     fn accept_cmd(&mut self, cmd: StoreCmd, logs: &Receiver<LogBatch>) {
-        if matches!(cmd, StoreCmd::Flush { .. }) {
+        let takes_logs = match &cmd {
+            StoreCmd::Flush { .. } => true,
+            StoreCmd::UpdateRun { patch, .. } => patch.status.is_some(),
+            _ => false,
+        };
+        if takes_logs {
             for _ in 0..logs.len() {
                 match logs.try_recv() {
                     Ok(batch) => self.accept_log(batch),
@@ -516,14 +548,32 @@ impl Writer {
         self.accept(Input::Cmd(cmd));
     }
 
+    /// Takes a subscription (between transactions: every line up to `last_log_id` is committed,
+    /// and everything committed from now on is published to the subscriber).
+    fn subscribe(&mut self, sub: Sub) {
+        match sub {
+            Sub::Log { run_id, lines, ack } => {
+                let status = self
+                    .conn
+                    .prepare_cached("SELECT status FROM job_runs WHERE id = ?1")
+                    .and_then(|mut st| st.query_row([run_id], |r| r.get::<_, String>(0)).optional())
+                    .ok()
+                    .flatten()
+                    .and_then(|s| RunStatus::parse(&s));
+                let head_seq = self.runs.get(&run_id).map(|r| r.next_seq - 1);
+                if !status.is_some_and(log_complete) {
+                    self.hub.follow(run_id, lines);
+                }
+                let _ = ack.send(Followed { until: self.last_log_id, status, head_seq });
+            }
+            Sub::Events { after, events, ack } => {
+                let _ = ack.send(self.hub.subscribe(after, events));
+            }
+        }
+    }
+
     fn accept(&mut self, input: Input) {
         match input {
-            Input::Cmd(StoreCmd::Subscribe { run_id, lines, ack }) => {
-                // Between transactions: every line up to last_log_id is committed, and every
-                // line committed from now on is published to `lines`.
-                self.subscribers.entry(run_id).or_default().push(lines);
-                let _ = ack.send(self.last_log_id);
-            }
             Input::Cmd(StoreCmd::Prune { policy, dry_run, ack }) => {
                 self.commit();
                 let result = if self.unavailable.is_some() {
@@ -822,7 +872,15 @@ impl Writer {
                     match apply_cmd(&tx, cmd) {
                         Ok(d) => {
                             tx.execute_batch("RELEASE cmd")?;
-                            done.push(d);
+                            done.push(match (d, &*cmd) {
+                                (Done::Ack(then), StoreCmd::UpdateRun { id, patch, .. }) => {
+                                    match patch.status.filter(|s| log_complete(*s)) {
+                                        Some(status) => Done::End { run_id: *id, status, then },
+                                        None => Done::Ack(then),
+                                    }
+                                }
+                                (d, _) => d,
+                            });
                         }
                         Err(e) if is_unavailable(&e) => return Err(e),
                         Err(e) => {
@@ -848,15 +906,13 @@ impl Writer {
                 Done::Ack(f) => f(),
                 Done::Line(line) => {
                     self.last_log_id = self.last_log_id.max(line.id);
-                    if let Some(subs) = self.subscribers.get_mut(&line.run_id) {
-                        // A full channel means the subscriber fell behind: it is dropped and
-                        // resubscribes from the database; a closed one is gone.
-                        subs.retain(|s| s.try_send(line.clone()).is_ok());
-                        if subs.is_empty() {
-                            self.subscribers.remove(&line.run_id);
-                        }
-                    }
+                    self.hub.line(line);
                 }
+                Done::End { run_id, status, then } => {
+                    self.hub.end(run_id, status);
+                    then();
+                }
+                Done::Event(at, what) => self.hub.event(at, *what),
             }
         }
     }
@@ -998,9 +1054,10 @@ fn apply_cmd(tx: &rusqlite::Transaction<'_>, cmd: &mut StoreCmd) -> Result<Done,
             Ok(Done::Nothing)
         }
         StoreCmd::Flush { ack } => Ok(ack_unit(Some(ack.clone()))),
+        StoreCmd::Publish { at, what } => Ok(Done::Event(*at, what.clone())),
         #[cfg(test)]
         StoreCmd::Pragma(..) => Ok(Done::Nothing),
-        StoreCmd::Subscribe { .. } | StoreCmd::Prune { .. } => Ok(Done::Nothing),
+        StoreCmd::Prune { .. } => Ok(Done::Nothing),
     }
 }
 
@@ -1072,7 +1129,7 @@ fn command_name(cmd: &StoreCmd) -> &'static str {
         StoreCmd::Outputs { .. } => "outputs",
         StoreCmd::Alert { .. } => "alert",
         StoreCmd::PauseTag { .. } => "pause tag",
-        StoreCmd::Subscribe { .. } => "subscribe",
+        StoreCmd::Publish { .. } => "publish",
         StoreCmd::Prune { .. } => "prune",
         StoreCmd::Flush { .. } => "flush",
         #[cfg(test)]

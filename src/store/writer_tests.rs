@@ -350,8 +350,9 @@ fn backfill_then_live_never_loses_or_repeats_a_line() {
     while db.count("SELECT count(*) FROM run_logs") < 20_000 {
         std::thread::yield_now();
     }
-    let mut follower = Follower::new(h.clone(), crate::store::query::Reader::new(db.reader()), id)
-        .expect("follow");
+    let mut follower =
+        Follower::new(h.subscriber(), crate::store::query::Reader::new(db.reader()), id)
+            .expect("follow");
     let mut live_phase = 0;
     while seen < TOTAL {
         match follower.next(Duration::from_secs(10)).expect("next") {
@@ -364,6 +365,7 @@ fn backfill_then_live_never_loses_or_repeats_a_line() {
                 live_phase += 1;
             }
             Next::Idle => panic!("stalled at {seen}"),
+            Next::End(s) => panic!("ended ({s}) at {seen}"),
             Next::Closed => panic!("closed at {seen}"),
         }
     }
@@ -506,4 +508,53 @@ fn runs_can_be_created_with_their_id_and_final_status() {
     h.send(StoreCmd::PauseTag { tag: "etl".into(), paused: false, at: T0 }).expect("resume");
     h.flush().expect("flush");
     assert_eq!(db.count("SELECT count(*) FROM paused_tags"), 0);
+}
+
+#[test]
+fn the_end_of_a_log_follows_its_lines_and_events_follow_their_commit() {
+    use crate::store::hub::What;
+    let db = Db::new();
+    let options = WriterOptions { max_log_bytes_per_run: None, ..Default::default() };
+    let (h, _events, _thread) = db.start(options);
+    let id = h.create_run(new_run("ending")).expect("create");
+    let reader = || crate::store::query::Reader::new(db.reader());
+    let mut live = Follower::new(h.subscriber(), reader(), id).expect("follow");
+    let (replay, events) = h.subscriber().events(None).expect("events");
+    assert_eq!((replay.gap, replay.missed.len(), replay.last), (false, 0, 0));
+    // The worker's last lines, then the status that completes the log, sent right after them
+    // on the other channel, as a worker and the engine do.
+    h.log(LogBatch { run_id: id, lines: lines(3, 1, 4), end: true }).expect("log");
+    let done = RunPatch { status: Some(RunStatus::Success), ..RunPatch::default() };
+    h.commands().send(StoreCmd::UpdateRun { id, patch: done, ack: None }).expect("update");
+    let what = What::Job { job: "ending".into(), paused: true };
+    let at = time::OffsetDateTime::UNIX_EPOCH;
+    h.commands().send(StoreCmd::Publish { at, what: Box::new(what.clone()) }).expect("publish");
+    let mut seen = Vec::new();
+    loop {
+        match live.next(Duration::from_secs(10)).expect("next") {
+            Next::Lines(batch) => seen.extend(batch.iter().map(|l| l.seq)),
+            Next::End(status) => {
+                assert_eq!(status, RunStatus::Success);
+                break;
+            }
+            other => panic!("{other:?} after {seen:?}"),
+        }
+    }
+    assert_eq!(seen, [1, 2, 3], "every line comes before the end");
+    assert_eq!(live.next(Duration::from_millis(10)).expect("next"), Next::Closed);
+    // The event comes once committed: the run's status is visible by then.
+    let e = events.recv_timeout(Duration::from_secs(10)).expect("event");
+    assert_eq!(e.what, what);
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM job_runs WHERE id = {id} AND status = 'SUCCESS'")),
+        1
+    );
+    // A follower of an ended run gets the whole log, then the end; a resumed one the rest.
+    let mut late = Follower::new(h.subscriber(), reader(), id).expect("follow");
+    assert!(
+        matches!(late.next(Duration::from_secs(1)).expect("next"), Next::Lines(l) if l.len() == 3)
+    );
+    assert_eq!(late.next(Duration::from_secs(1)).expect("next"), Next::End(RunStatus::Success));
+    let (replay, _) = h.subscriber().events(Some(e.id - 1)).expect("resume");
+    assert_eq!(replay.missed.iter().map(|m| m.id).collect::<Vec<_>>(), [e.id]);
 }

@@ -109,6 +109,9 @@ fn every_route_answers_with_its_success_and_its_errors() {
     // (template, method, path, body, expected status)
     let cases: Vec<(&str, &str, &str, &str, u16)> = vec![
         ("/api/status", "GET", "/api/status", "", 200),
+        ("/api/daemon/info", "GET", "/api/daemon/info", "", 200),
+        ("/ws/logs/{id}", "GET", "/ws/logs/x", "", 400),
+        ("/ws/logs/{id}", "GET", "/ws/logs/999", "", 404),
         ("/api/jobs", "GET", "/api/jobs", "", 200),
         ("/api/jobs", "GET", "/api/jobs?tag=etl", "", 200),
         ("/api/jobs", "GET", "/api/jobs?tag=!", "", 400),
@@ -266,6 +269,33 @@ fn every_route_answers_with_its_success_and_its_errors() {
     let (code, v) = d.call("POST", "/api/jobs/slow/cancel", "");
     assert_eq!(code, 200, "{v}");
     served.insert("POST /api/jobs/{job}/cancel".into());
+
+    // The event stream and the WebSockets answer their upgrade (their traffic is in live.rs).
+    let status_line = |request: String| {
+        let mut s = UnixStream::connect(&d.sock).expect("connect");
+        s.write_all(request.as_bytes()).expect("write");
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).expect("a status line");
+        String::from_utf8_lossy(&head).into_owned()
+    };
+    // (The log streams of the cancelled run give their places back as they end.)
+    let deadline = crossbeam_channel::after(Duration::from_secs(20));
+    while status_line("GET /api/events/stream HTTP/1.1\r\nHost: husky\r\n\r\n".into())
+        != "HTTP/1.1 200"
+    {
+        assert!(deadline.try_recv().is_err(), "the event stream never opened");
+        let _ = crossbeam_channel::after(Duration::from_millis(50)).recv();
+    }
+    served.insert("GET /api/events/stream".into());
+    let upgrade = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: husky\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+    };
+    assert_eq!(status_line(upgrade("/ws/logs/1")), "HTTP/1.1 101");
+    served.insert("GET /ws/logs/{id}".into());
+    assert_eq!(status_line(upgrade("/ws/events")), "HTTP/1.1 101");
+    served.insert("GET /ws/events".into());
 
     let extended = format!(
         "{JOBS}  added:\n    description: from the API\n    frequency: manual\n    command: \"true\"\n"

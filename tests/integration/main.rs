@@ -9,6 +9,8 @@ mod daemon;
 mod docs;
 mod fuzz;
 #[cfg(target_os = "linux")]
+mod live;
+#[cfg(target_os = "linux")]
 mod operator;
 mod oracle;
 mod prune;
