@@ -1,20 +1,24 @@
 //! The HTTP threads: one tiny_http server per listener (the unix socket `husky.sock`, mode
-//! 0600, for the local CLI; TCP `api.addr` for the dashboard and remote use), each served by
-//! one thread. Commands travel to the engine with a reply channel; reads use the thread's own
-//! read-only database connection. Every answer is JSON; errors are `{"error": "..."}` with a
-//! 4xx or 5xx status. Streams (server-sent events, WebSockets) are handed to threads of their
-//! own once routed.
+//! 0600, for the local CLI; for TCP `api.addr`, the dashboard and remote use, a private server
+//! behind the relay thread that bounds connections, applies the timeouts and terminates TLS),
+//! each served by one thread. Commands travel to the engine with a reply channel; reads use
+//! the thread's own read-only database connection. Every answer is JSON; errors are
+//! `{"error": "..."}` with a 4xx or 5xx status. Streams (server-sent events, WebSockets) are
+//! handed to threads of their own once routed.
 
 pub mod auth;
 mod db;
 pub mod events;
 pub mod metrics;
 mod reads;
+pub mod relay;
 pub mod routes;
 mod settings;
 mod stream;
+pub mod tls;
 pub mod ws;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -102,6 +106,7 @@ pub struct Api {
     servers: Vec<Arc<tiny_http::Server>>,
     threads: Vec<JoinHandle<()>>,
     socket: Option<PathBuf>,
+    relay: Option<(relay::Relay, crate::daemon::Backend)>,
 }
 
 impl std::fmt::Debug for Api {
@@ -111,7 +116,7 @@ impl std::fmt::Debug for Api {
 }
 
 /// Where to listen.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Listen {
     /// The unix socket (Unix only).
     pub socket: Option<PathBuf>,
@@ -119,6 +124,21 @@ pub struct Listen {
     pub tcp: Option<String>,
     /// The metrics listener's address, when it has one of its own.
     pub metrics: Option<String>,
+    /// How the TCP listener serves.
+    pub front: Front,
+}
+
+/// How the TCP listener serves: its connection limit, timeouts and TLS.
+#[derive(Debug, Clone)]
+pub struct Front {
+    /// The data directory (the relay's private socket is made there).
+    pub data: PathBuf,
+    /// Connections open at once (`api.max_connections`).
+    pub max_connections: usize,
+    /// `api.timeouts`.
+    pub timeouts: relay::Timeouts,
+    /// `api.tls` (`None`: plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Why a listener could not start.
@@ -136,45 +156,141 @@ impl std::fmt::Display for ListenError {
     }
 }
 
+/// Which requests a server takes.
+#[derive(Debug, Clone)]
+enum Trust {
+    /// A listener of its own (the unix socket): requests must not claim to come from the relay.
+    Direct,
+    /// The relay's private server: every request must carry the relay's secret.
+    Relay(String),
+}
+
+impl Trust {
+    /// Why `request` is refused here, if it is.
+    fn refusal(&self, request: &tiny_http::Request) -> Option<(u16, &'static str)> {
+        let header = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(relay::framer::RELAY_HEADER))
+            .map(|h| h.value.as_str());
+        match (self, header) {
+            (Trust::Direct, None) => None,
+            (Trust::Direct, Some(_)) => Some((400, "the X-Husky-Relay header is reserved")),
+            (Trust::Relay(secret), Some(value))
+                if value
+                    .split(' ')
+                    .next()
+                    .is_some_and(|s| same(s.as_bytes(), secret.as_bytes())) =>
+            {
+                None
+            }
+            (Trust::Relay(_), _) => Some((403, "this socket serves the API's relay only")),
+        }
+    }
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The address of the client that sent `request`: on the TCP listener the one the relay saw
+/// (from its header, which `serve` has checked), else what the socket says (nothing on the
+/// unix socket).
+pub fn peer(request: &tiny_http::Request) -> Option<SocketAddr> {
+    let relayed = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(relay::framer::RELAY_HEADER))
+        .and_then(|h| h.value.as_str().split_once(' ').and_then(|(_, p)| p.parse().ok()));
+    relayed.or_else(|| request.remote_addr().copied())
+}
+
+/// A random secret for the relay's header (hex).
+fn secret() -> Result<String, ListenError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| ListenError {
+        what: "the API relay".into(),
+        error: format!("no random numbers: {e}"),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 impl Api {
-    /// Starts the listeners of `listen`, each with its thread. Returns the bound TCP address,
-    /// if any.
+    /// Starts the listeners of `listen`, each with its thread (the TCP listener: the relay and
+    /// the private server behind it). Returns the bound TCP address, if any.
     pub fn start(ctx: &Context, listen: &Listen) -> Result<(Api, Option<String>), ListenError> {
         let mut servers = Vec::new();
-        let mut kinds = Vec::new();
         let mut bound = None;
+        let mut relay = None;
+        // TCP first: when its address is taken (and the caller tries another), no unix socket
+        // server has been made yet. One made and dropped would take the local CLI's first
+        // requests into a queue nobody serves.
+        let tcp = match &listen.tcp {
+            Some(addr) => {
+                let failed =
+                    |e: std::io::Error| ListenError { what: addr.clone(), error: e.to_string() };
+                let listener = std::net::TcpListener::bind(addr.as_str()).map_err(failed)?;
+                bound = Some(listener.local_addr().map_err(failed)?.to_string());
+                Some(listener)
+            }
+            None => None,
+        };
         if let Some(path) = &listen.socket {
             let server = crate::daemon::serve_unix(path).map_err(|e| ListenError {
                 what: path.display().to_string(),
                 error: e.to_string(),
             })?;
-            servers.push(Arc::new(server));
-            kinds.push(Listener::Socket);
+            servers.push((Arc::new(server), Listener::Socket, Trust::Direct));
         }
-        for (addr, kind) in [(&listen.tcp, Listener::Tcp), (&listen.metrics, Listener::Metrics)] {
-            let Some(addr) = addr else { continue };
+        if let Some(listener) = tcp {
+            let f = &listen.front;
+            let (server, backend) = crate::daemon::Backend::listen(&f.data).map_err(|e| {
+                ListenError { what: "the API relay's private socket".into(), error: e.to_string() }
+            })?;
+            let secret = secret()?;
+            servers.push((Arc::new(server), Listener::Tcp, Trust::Relay(secret.clone())));
+            let settings = relay::Settings {
+                max_connections: f.max_connections.max(1),
+                timeouts: f.timeouts,
+                tls: f.tls.clone(),
+                secret,
+            };
+            let started = relay::Relay::start(
+                listener,
+                backend.clone(),
+                settings,
+                ctx.log.clone(),
+                ctx.clock.clone(),
+            )
+            .map_err(|e| ListenError { what: "the API relay".into(), error: e.to_string() })?;
+            relay = Some((started, backend));
+        }
+        if let Some(addr) = &listen.metrics {
             let server = tiny_http::Server::http(addr.as_str())
                 .map_err(|e| ListenError { what: addr.clone(), error: e.to_string() })?;
-            if kind == Listener::Tcp {
-                bound = server.server_addr().to_ip().map(|a| a.to_string());
-            }
-            servers.push(Arc::new(server));
-            kinds.push(kind);
+            servers.push((Arc::new(server), Listener::Metrics, Trust::Direct));
         }
         let mut threads = Vec::new();
-        for (i, (server, kind)) in servers.iter().zip(kinds).enumerate() {
-            let (server, ctx) = (server.clone(), ctx.clone());
+        for (i, (server, kind, trust)) in servers.iter().enumerate() {
+            let (server, ctx, kind, trust) = (server.clone(), ctx.clone(), *kind, trust.clone());
             let t = std::thread::Builder::new()
                 .name(format!("husky-http-{i}"))
-                .spawn(move || serve(&server, &ctx, kind))
+                .spawn(move || serve(&server, &ctx, kind, &trust))
                 .map_err(|e| ListenError { what: "a thread".into(), error: e.to_string() })?;
             threads.push(t);
         }
-        Ok((Api { servers, threads, socket: listen.socket.clone() }, bound))
+        let servers = servers.into_iter().map(|(s, _, _)| s).collect();
+        Ok((Api { servers, threads, socket: listen.socket.clone(), relay }, bound))
     }
 
     /// Stops accepting requests and waits for the threads.
     pub fn stop(mut self) {
+        // The relay first: its connections end, and no new request reaches the private server.
+        let backend = self.relay.take().map(|(relay, backend)| {
+            relay.stop();
+            backend
+        });
         for s in &self.servers {
             s.unblock();
         }
@@ -184,12 +300,19 @@ impl Api {
         if let Some(p) = &self.socket {
             let _ = std::fs::remove_file(p);
         }
+        if let Some(b) = backend {
+            b.remove();
+        }
     }
 }
 
-fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener) {
+fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener, trust: &Trust) {
     let mut reader: Option<crate::store::query::Reader> = None;
     for mut request in server.incoming_requests() {
+        if let Some((status, why)) = trust.refusal(&request) {
+            respond_json(request, status, &serde_json::json!({ "error": why }));
+            continue;
+        }
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             routes::handle(ctx, &mut reader, &mut request, listener)
         }));
@@ -203,7 +326,7 @@ fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener) {
                 "api: {status} for {} {} from {}: {}",
                 request.method(),
                 request.url().split('?').next().unwrap_or_default(),
-                request.remote_addr().map_or_else(|| "the socket".into(), |a| a.to_string()),
+                peer(&request).map_or_else(|| "the socket".into(), |a| a.to_string()),
                 body["error"].as_str().unwrap_or_default()
             ));
         }

@@ -1,11 +1,15 @@
 //! The API client the CLI uses: the daemon's unix socket for a local daemon (TCP from
 //! `api.addr` where there are no unix sockets), or `--addr URL` with `HUSKY_TOKEN` as a bearer
-//! token for a remote one. Answers are JSON; errors carry the daemon's message.
+//! token for a remote one. `https://` URLs are verified against the CAs of `HUSKY_CACERT` (a PEM
+//! file; else the public web roots), and `HUSKY_CLIENT_CERT` with `HUSKY_CLIENT_KEY` give a
+//! client certificate for daemons that require one (`api.tls.client_ca`). Answers are JSON;
+//! errors carry the daemon's message.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 
 #[cfg(unix)]
 mod unix;
@@ -43,15 +47,63 @@ pub struct Client {
     token: Option<String>,
     /// Where it looked, for messages.
     place: String,
+    /// Why no request can be made (the TLS settings of the environment are unusable).
+    unusable: Option<String>,
     /// The data directory of a local daemon.
     data: Option<PathBuf>,
 }
 
-fn config() -> ureq::config::Config {
+fn config(tls: TlsConfig) -> ureq::config::Config {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(tls)
         .build()
+}
+
+/// The TLS settings from the environment: the CAs of `HUSKY_CACERT` (else the web's public
+/// roots), and the client certificate of `HUSKY_CLIENT_CERT` and `HUSKY_CLIENT_KEY`.
+fn tls_from_env() -> Result<TlsConfig, String> {
+    use crate::api::tls::{certificates, private_key};
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let provider = crate::api::tls::provider();
+    let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(provider.clone());
+    if let Some(path) = var("HUSKY_CACERT") {
+        let cas = certificates("HUSKY_CACERT", &path).map_err(|e| e.to_string())?;
+        let cas: Vec<Certificate<'static>> =
+            cas.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
+        tls = tls.root_certs(RootCerts::new_with_certs(&cas));
+    }
+    match (var("HUSKY_CLIENT_CERT"), var("HUSKY_CLIENT_KEY")) {
+        (None, None) => {}
+        (Some(cert), Some(key)) => {
+            let chain = certificates("HUSKY_CLIENT_CERT", &cert).map_err(|e| e.to_string())?;
+            let der = private_key("HUSKY_CLIENT_KEY", &key).map_err(|e| e.to_string())?;
+            // ureq panics on a key that does not match: check it here first.
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_client_auth_cert(chain.clone(), der.clone_key())
+                .map_err(|e| {
+                    format!(
+                        "HUSKY_CLIENT_KEY {}: cannot be used with HUSKY_CLIENT_CERT {}: {e}",
+                        key.display(),
+                        cert.display()
+                    )
+                })?;
+            let chain: Vec<Certificate<'static>> =
+                chain.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
+            // ureq keeps the key's kind (PKCS#8, PKCS#1, SEC1) private: it reads the PEM again.
+            let key = std::fs::read(&key)
+                .ok()
+                .and_then(|pem| PrivateKey::from_pem(&pem).ok())
+                .ok_or_else(|| format!("HUSKY_CLIENT_KEY {}: cannot read it", key.display()))?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        _ => return Err("HUSKY_CLIENT_CERT and HUSKY_CLIENT_KEY go together: set both".into()),
+    }
+    Ok(tls.build())
 }
 
 impl Client {
@@ -61,16 +113,18 @@ impl Client {
         {
             let sock = data.join("husky.sock");
             Client {
-                agent: unix::agent(sock.clone(), config()),
+                agent: unix::agent(sock.clone(), config(TlsConfig::default())),
                 base: "http://husky".into(),
                 token: None,
                 place: sock.display().to_string(),
+                unusable: None,
                 data: Some(data.to_path_buf()),
             }
         }
         #[cfg(not(unix))]
         {
-            // api.url has the scheme and the base path; api.addr only the address.
+            // api.url has the scheme (https:// with api.tls) and the base path; api.addr only
+            // the address.
             let url = std::fs::read_to_string(data.join("api.url"))
                 .or_else(|_| {
                     std::fs::read_to_string(data.join("api.addr"))
@@ -84,19 +138,35 @@ impl Client {
                 .map(|t| t.trim().to_owned())
                 .filter(|t| !t.is_empty());
             let mut c = Client::remote(&url, token);
+            if url.starts_with("https://") && std::env::var_os("HUSKY_CACERT").is_none() {
+                // The loopback port this data directory's running daemon wrote down (the file
+                // goes when it stops): its certificate is taken unseen, as the plain loopback
+                // HTTP it replaces was (a certificate's name rarely matches 127.0.0.1 anyway).
+                let tls = TlsConfig::builder()
+                    .unversioned_rustls_crypto_provider(crate::api::tls::provider())
+                    .disable_verification(true)
+                    .build();
+                c.agent = ureq::Agent::new_with_config(config(tls));
+            }
             c.place = data.join("api.url").display().to_string();
             c.data = Some(data.to_path_buf());
             c
         }
     }
 
-    /// A daemon at `url` (`http://host:port`), with an optional bearer token.
+    /// A daemon at `url` (`http://host:port` or `https://host:port`), with an optional bearer
+    /// token.
     pub fn remote(url: &str, token: Option<String>) -> Client {
+        let (tls, unusable) = match tls_from_env() {
+            Ok(tls) => (tls, None),
+            Err(e) => (TlsConfig::default(), Some(e)),
+        };
         Client {
-            agent: ureq::Agent::new_with_config(config()),
+            agent: ureq::Agent::new_with_config(config(tls)),
             base: url.trim_end_matches('/').to_owned(),
             token,
             place: url.to_owned(),
+            unusable,
             data: None,
         }
     }
@@ -108,6 +178,7 @@ impl Client {
 
     /// `GET path`.
     pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.usable()?;
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
@@ -117,6 +188,7 @@ impl Client {
 
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.usable()?;
         let mut req = self.agent.post(format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
@@ -133,6 +205,7 @@ impl Client {
         mut on_event: impl FnMut(&str, &str, Option<i64>) -> bool,
     ) -> Result<(), ClientError> {
         use std::io::BufRead;
+        self.usable()?;
         let mut req = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -176,6 +249,7 @@ impl Client {
 
     /// `GET path` of a list: the items and the total count (`X-Total-Count`, else the length).
     pub fn page(&self, path: &str) -> Result<(Vec<Value>, u64), ClientError> {
+        self.usable()?;
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
@@ -199,6 +273,14 @@ impl Client {
         Ok((items, total))
     }
 
+    /// Fails when the environment's TLS settings cannot be used (nothing is sent then).
+    fn usable(&self) -> Result<(), ClientError> {
+        match &self.unusable {
+            Some(why) => Err(ClientError::Broken(why.clone())),
+            None => Ok(()),
+        }
+    }
+
     fn sent(
         &self,
         sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
@@ -218,7 +300,17 @@ impl Client {
             ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => ClientError::NotRunning(
                 format!("no daemon answers at {}; start it with `husky start`", self.place),
             ),
-            other => ClientError::Broken(format!("talking to the daemon at {}: {other}", self.place)),
+            other => {
+                let text = other.to_string();
+                let hint = if text.contains("certificate") || text.contains("CertificateRequired") {
+                    "; to trust a private CA or a self-signed certificate, set HUSKY_CACERT to \
+                     its PEM file (a daemon with api.tls.client_ca also wants HUSKY_CLIENT_CERT \
+                     and HUSKY_CLIENT_KEY)"
+                } else {
+                    ""
+                };
+                ClientError::Broken(format!("talking to the daemon at {}: {text}{hint}", self.place))
+            }
         })
     }
 

@@ -58,6 +58,8 @@ pub struct ApiConfig {
     pub cors: CorsConfig,
     /// Connection timeouts.
     pub timeouts: ApiTimeouts,
+    /// Connections the TCP listener keeps open at once (a husky extension; default 64).
+    pub max_connections: u32,
     /// WebSockets open at once, at most (`/ws/...`); more are refused with 503.
     pub max_websockets: u32,
 }
@@ -408,6 +410,7 @@ impl Default for DaemonConfig {
                     write: time::Duration::seconds(60),
                     idle: time::Duration::seconds(120),
                 },
+                max_connections: 64,
                 max_websockets: 64,
             },
             auth: AuthConfig {
@@ -552,9 +555,11 @@ pub(super) fn validate(path: &Path, text: &str) -> (Option<DaemonConfig>, Diagno
     };
     top.check_keys(&mut d, SECTIONS);
     let r = &mut Reader { d: &mut d };
-    if let Some(m) =
-        r.section(&top, "api", &["addr", "base_path", "tls", "cors", "timeouts", "max_websockets"])
-    {
+    if let Some(m) = r.section(
+        &top,
+        "api",
+        &["addr", "base_path", "tls", "cors", "timeouts", "max_connections", "max_websockets"],
+    ) {
         read_api(r, &m, &mut cfg.api);
     }
     if let Some(m) = r.section(&top, "auth", &["type", "bearer", "basic", "oidc", "rbac"]) {
@@ -727,6 +732,7 @@ fn read_api(r: &mut Reader<'_>, m: &Map<'_, '_>, api: &mut ApiConfig) {
         x.write = r.duration(&t, "write", false, x.write);
         x.idle = r.duration(&t, "idle", false, x.idle);
     }
+    api.max_connections = r.u32(m, "max_connections", 1, api.max_connections);
 }
 
 fn read_auth(r: &mut Reader<'_>, m: &Map<'_, '_>, auth: &mut AuthConfig) {

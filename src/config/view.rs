@@ -210,6 +210,7 @@ pub fn daemon_view(c: &DaemonConfig, secrets: Secrets) -> Value {
                 .set("write", dur(t.write))
                 .set("idle", dur(t.idle)),
         )
+        .set("max_connections", api.max_connections)
         .set("max_websockets", api.max_websockets);
     let a = &c.auth;
     let users: Vec<Value> = a

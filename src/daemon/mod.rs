@@ -54,6 +54,8 @@ pub enum DaemonError {
     Store(StoreError),
     /// An API listener could not be opened.
     Listen(crate::api::ListenError),
+    /// `api.tls` cannot be used.
+    Tls(crate::api::tls::TlsError),
     /// `auth.*` cannot be put in force (no tokens, an unreadable token file, an unknown role).
     Auth(String),
 }
@@ -72,6 +74,7 @@ impl std::fmt::Display for DaemonError {
             DaemonError::Io { what, error } => write!(f, "{what}: {error}"),
             DaemonError::Store(e) => write!(f, "the state database: {e}"),
             DaemonError::Listen(e) => write!(f, "{e}"),
+            DaemonError::Tls(e) => write!(f, "cannot serve the API over TLS: {e}"),
             DaemonError::Auth(e) => write!(f, "{e}"),
         }
     }
@@ -143,6 +146,14 @@ impl Daemon {
         log: &Logger,
     ) -> Result<Daemon, DaemonError> {
         platform::lean_malloc();
+        // Before anything starts: a certificate or key that cannot be used stops the daemon.
+        let tls = match daemon.api.tls.enabled {
+            true => Some(
+                crate::api::tls::server_config(&daemon.api.tls, &config.dir)
+                    .map_err(DaemonError::Tls)?,
+            ),
+            false => None,
+        };
         platform::private_dir(&paths.data)
             .map_err(io(format!("cannot create the data directory {}", paths.data.display())))?;
         let lock = PidLock::take(&paths.data)?;
@@ -265,7 +276,7 @@ impl Daemon {
             auth,
             dropped_lines: dropped,
         };
-        let api = start_api(&ctx, paths, daemon, log);
+        let api = start_api(&ctx, paths, daemon, tls, log);
         let api = match api {
             Ok(api) => api,
             Err(e) => {
@@ -327,34 +338,54 @@ impl Daemon {
     }
 }
 
-/// Starts the listeners: the unix socket `husky.sock` (Unix) and TCP `api.addr`. When the
-/// default address is taken (and none was configured), an OS-chosen loopback port is used
-/// instead, with a warning. The bound address is written to `api.addr` in the data directory.
+/// Starts the listeners: the unix socket `husky.sock` (Unix) and TCP `api.addr` (behind the
+/// relay, with TLS when `tls` is given). When the default address is taken (and none was
+/// configured), an OS-chosen loopback port is used instead, with a warning. The bound address
+/// is written to `api.addr` in the data directory, and its URL (`https://` with TLS, and
+/// `api.base_path`) to `api.url`.
 fn start_api(
     ctx: &crate::api::Context,
     paths: &Paths,
     daemon: &DaemonConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
     log: &Logger,
 ) -> Result<crate::api::Api, DaemonError> {
-    use crate::api::{Api, Listen};
+    use crate::api::{Api, Front, Listen, relay::Timeouts};
     let socket = cfg!(unix).then(|| paths.data.join("husky.sock"));
+    let t = &daemon.api.timeouts;
+    let std = |d: time::Duration| std::time::Duration::try_from(d).unwrap_or_default();
+    let front = Front {
+        data: paths.data.clone(),
+        max_connections: usize::try_from(daemon.api.max_connections).unwrap_or(usize::MAX),
+        timeouts: Timeouts {
+            read_header: std(t.read_header),
+            read: std(t.read),
+            write: std(t.write),
+            idle: std(t.idle),
+        },
+        tls,
+    };
+    let secure = front.tls.is_some();
     let m = &daemon.metrics;
     let metrics = (m.enabled && !crate::api::metrics::on_api_listener(ctx)).then(|| m.addr.clone());
     let wanted = Listen {
         socket: socket.clone(),
         tcp: Some(daemon.api.addr.clone()),
         metrics: metrics.clone(),
+        front: front.clone(),
     };
     let started = match Api::start(ctx, &wanted) {
         Err(e) if !daemon.api.addr_explicit && e.what == daemon.api.addr => {
             log.warn(&format!("{e}; using a free loopback port instead"));
-            Api::start(ctx, &Listen { socket, tcp: Some("127.0.0.1:0".into()), metrics })
+            let tcp = Some("127.0.0.1:0".into());
+            Api::start(ctx, &Listen { socket, tcp, metrics, front })
         }
         other => other,
     };
     let (api, bound) = started.map_err(DaemonError::Listen)?;
     if let Some(addr) = bound {
-        let url = format!("http://{addr}{}", daemon.api.base_path.trim_end_matches('/'));
+        let scheme = if secure { "https" } else { "http" };
+        let url = format!("{scheme}://{addr}{}", daemon.api.base_path.trim_end_matches('/'));
         if let Ok(mut held) = ctx.api_url.lock() {
             *held = Some(url.clone());
         }
@@ -363,6 +394,9 @@ fn start_api(
             std::fs::write(&file, text).map_err(io(format!("cannot write {}", file.display())))?;
         }
         log.info(&format!("API on {url} and {}", paths.data.join("husky.sock").display()));
+        if let Some(warning) = exposure_warning(&addr, secure, daemon.auth.kind) {
+            log.warn(&warning);
+        }
     }
     if m.enabled {
         let at =
@@ -371,6 +405,26 @@ fn start_api(
         log.info(&format!("metrics on {at} at {} ({auth} the API's auth)", m.path));
     }
     Ok(api)
+}
+
+/// The warning for a TCP listener reachable from other machines without both TLS and
+/// authentication (`None`: loopback, or both are on).
+pub fn exposure_warning(addr: &str, tls: bool, auth: crate::config::AuthType) -> Option<String> {
+    let ip = addr.parse::<std::net::SocketAddr>().ok()?.ip();
+    let auth = auth != crate::config::AuthType::None;
+    if ip.is_loopback() || (tls && auth) {
+        return None;
+    }
+    let missing = match (tls, auth) {
+        (false, false) => "without TLS and without authentication",
+        (false, true) => "without TLS (tokens and passwords cross the network in clear)",
+        _ => "without authentication",
+    };
+    Some(format!(
+        "SECURITY WARNING: the API listens on {addr}, reachable from other machines, {missing}: \
+         whoever can reach it can read logs and run, stop or change jobs. Set api.tls and \
+         auth.type (bearer or basic), or listen on 127.0.0.1"
+    ))
 }
 
 /// The API's authenticator (`auth.*`; a token file relative to husky.yaml's directory), and
@@ -562,6 +616,39 @@ impl Reloader {
     }
 }
 
+/// The API relay's private HTTP server and the stream to it: a unix socket in the data
+/// directory (Unix), a loopback port (Windows).
+pub use platform::{Backend, BackendStream, RawSock, Sock};
+
+/// One socket the API's relay waits on: what for, and (after [`poll`]) what it is ready for.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait {
+    /// The socket.
+    pub sock: RawSock,
+    /// Wait until it can be read.
+    pub read: bool,
+    /// Wait until it can be written.
+    pub write: bool,
+    /// It can be read (or has failed).
+    pub readable: bool,
+    /// It can be written (or has failed).
+    pub writable: bool,
+    /// It has failed or hung up (an error, a reset, both directions closed).
+    pub failed: bool,
+}
+
+impl Wait {
+    /// Waiting on `sock` for reading and/or writing.
+    pub fn on(sock: &impl Sock, read: bool, write: bool) -> Wait {
+        Wait { sock: sock.raw(), read, write, readable: false, writable: false, failed: false }
+    }
+}
+
+/// Waits until a socket of `waits` is ready or `timeout` has passed (`None`: no limit).
+pub fn poll(waits: &mut [Wait], timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+    platform::poll(waits, timeout)
+}
+
 /// A tiny_http server on a unix socket readable by its owner only (Unix); an error elsewhere.
 pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
     platform::serve_unix(path)
@@ -575,6 +662,28 @@ pub fn detach(cmd: &mut std::process::Command) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AuthType;
+
+    #[test]
+    fn only_a_listener_beyond_loopback_without_tls_and_auth_is_warned_about() {
+        let warned = |addr: &str, tls: bool, auth: AuthType| {
+            exposure_warning(addr, tls, auth).map(|w| {
+                [
+                    "without TLS and without authentication",
+                    "without TLS (",
+                    "without authentication",
+                ]
+                .iter()
+                .position(|m| w.contains(m))
+            })
+        };
+        assert_eq!(warned("127.0.0.1:8420", false, AuthType::None), None);
+        assert_eq!(warned("[::1]:8420", false, AuthType::None), None);
+        assert_eq!(warned("0.0.0.0:8420", true, AuthType::Bearer), None);
+        assert_eq!(warned("0.0.0.0:8420", false, AuthType::None), Some(Some(0)));
+        assert_eq!(warned("[::]:8420", false, AuthType::Basic), Some(Some(1)));
+        assert_eq!(warned("192.168.1.5:8420", true, AuthType::None), Some(Some(2)));
+    }
 
     #[test]
     fn the_data_directory_is_locked_while_a_pid_lock_lives_and_free_after() {

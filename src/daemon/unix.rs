@@ -152,6 +152,88 @@ pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
     Ok(server)
 }
 
+/// A raw socket, as `poll` takes it.
+pub type RawSock = std::os::fd::RawFd;
+
+/// Anything with a socket the API's relay waits on.
+pub trait Sock {
+    /// Its descriptor.
+    fn raw(&self) -> RawSock;
+}
+
+impl<T: std::os::fd::AsRawFd> Sock for T {
+    fn raw(&self) -> RawSock {
+        self.as_raw_fd()
+    }
+}
+
+/// Waits until a socket of `waits` is ready or `timeout` has passed (`None`: no limit), and
+/// marks what each became ready for (an error or a hang-up counts as both: the next read or
+/// write reports it). An interrupted wait returns with nothing ready.
+#[allow(unsafe_code)]
+pub fn poll(
+    waits: &mut [super::Wait],
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<()> {
+    let mut fds: Vec<libc::pollfd> = waits
+        .iter()
+        .map(|w| libc::pollfd {
+            fd: w.sock,
+            events: if w.read { libc::POLLIN } else { 0 } | if w.write { libc::POLLOUT } else { 0 },
+            revents: 0,
+        })
+        .collect();
+    let ms =
+        timeout.map_or(-1, |t| i32::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX));
+    let count = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `fds` is a live array of `count` pollfd structs that poll only writes into.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), count, ms) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == std::io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
+    }
+    for (w, f) in waits.iter_mut().zip(&fds) {
+        let bad = f.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
+        w.readable = bad || f.revents & libc::POLLIN != 0;
+        w.writable = bad || f.revents & libc::POLLOUT != 0;
+        w.failed = bad;
+    }
+    Ok(())
+}
+
+/// The stream from the API's relay to its private HTTP server.
+pub type BackendStream = std::os::unix::net::UnixStream;
+
+/// Where the relay's private HTTP server listens: a unix socket in the data directory, mode
+/// 0600 (reachable by the daemon's user only).
+#[derive(Debug, Clone)]
+pub struct Backend(std::path::PathBuf);
+
+impl Backend {
+    /// Opens the private HTTP server on `relay.sock` in `data` (a stale file is replaced).
+    pub fn listen(data: &Path) -> std::io::Result<(tiny_http::Server, Backend)> {
+        let path = data.join("relay.sock");
+        if std::fs::symlink_metadata(&path).is_ok() {
+            std::fs::remove_file(&path)?;
+        }
+        let listener = std::os::unix::net::UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let server =
+            tiny_http::Server::from_listener(listener, None).map_err(std::io::Error::other)?;
+        Ok((server, Backend(path)))
+    }
+
+    /// A new connection to it.
+    pub fn connect(&self) -> std::io::Result<BackendStream> {
+        BackendStream::connect(&self.0)
+    }
+
+    /// Removes its socket file.
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Caps glibc's malloc at one arena. glibc gives threads their own arenas (up to 8 per CPU),
 /// each keeping its own partly used heap: with ~20 mostly idle threads that is about 0.25 MiB
 /// of the idle daemon's RSS, and more once runs have left free chunks in every arena. The

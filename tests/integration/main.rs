@@ -19,4 +19,6 @@ mod rules;
 mod scenarios;
 mod schema;
 mod tidy;
+#[cfg(target_os = "linux")]
+mod tls;
 mod util;

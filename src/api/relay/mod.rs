@@ -1,0 +1,294 @@
+//! The relay in front of the TCP listener (`api.addr`): one thread that accepts connections,
+//! terminates TLS when `api.tls` is on (rustls with the ring provider), and relays each
+//! connection's plaintext to a private tiny_http server (a unix socket in the data directory;
+//! a loopback port on Windows) whose requests go to the same router as the local socket's.
+//!
+//! Why a relay: tiny_http serves only the listeners it opens itself, brings TLS only through
+//! rustls 0.20/ring 0.16 (open advisories), spawns one thread per connection without a limit
+//! and has no timeouts. The relay is a single `poll` loop over every connection, so that it
+//! costs one thread in all; tiny_http's thread for a connection exists only from the
+//! connection's first request on (connections that send nothing cost no thread), and there are
+//! at most `api.max_connections` of those. The relay also enforces `api.timeouts`, and when
+//! the limit is reached a new connection takes the place of the longest-quiet one that is
+//! between requests (connections that never sent a request first); when none is, new ones wait
+//! in the listen backlog until a connection ends.
+//!
+//! Every request carries `X-Husky-Relay: <secret> <client address>` to the private server: the
+//! router learns who the client is (tiny_http only sees the relay), and requests that reach
+//! the private server some other way are refused (see `api::serve`).
+
+mod conn;
+pub mod framer;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use conn::Conn;
+pub use conn::Timeouts;
+
+use crate::clock::Clock;
+use crate::daemon::{Backend, Wait};
+use crate::log::Logger;
+
+/// Connections accepted in one turn of the loop at most (the others wait for the next turn).
+const ACCEPT_BATCH: usize = 64;
+
+/// How long accepting pauses after the system refused an accept (out of descriptors).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(250);
+
+/// How often at most the log says that the listener is at its limit.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// How the relay serves.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Connections open at once (`api.max_connections`).
+    pub max_connections: usize,
+    /// `api.timeouts`.
+    pub timeouts: Timeouts,
+    /// TLS (`None`: plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The secret of the `X-Husky-Relay` header.
+    pub secret: String,
+}
+
+/// The running relay thread.
+#[derive(Debug)]
+pub struct Relay {
+    stop: Arc<AtomicBool>,
+    waker: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Starts relaying the connections of `listener` to `backend`.
+    pub fn start(
+        listener: TcpListener,
+        backend: Backend,
+        settings: Settings,
+        log: Logger,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<Relay> {
+        listener.set_nonblocking(true)?;
+        let waker = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        waker.set_nonblocking(true)?;
+        let waker_addr = waker.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let front = Front {
+            listener,
+            waker,
+            backend,
+            settings,
+            log,
+            clock,
+            stop: stop.clone(),
+            conns: Vec::new(),
+            accept_paused_until: None,
+            warned_at: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("husky-http-relay".into())
+            .spawn(move || front.run())?;
+        Ok(Relay { stop, waker: waker_addr, thread: Some(thread) })
+    }
+
+    /// Closes the listener and every connection, and waits for the thread.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Ok(s) = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)) {
+            let _ = s.send_to(&[1], self.waker);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The relay thread's state.
+struct Front {
+    listener: TcpListener,
+    /// Woken by [`Relay::stop`].
+    waker: UdpSocket,
+    backend: Backend,
+    settings: Settings,
+    log: Logger,
+    clock: Arc<dyn Clock>,
+    stop: Arc<AtomicBool>,
+    conns: Vec<Conn>,
+    accept_paused_until: Option<Instant>,
+    warned_at: Option<Instant>,
+}
+
+impl Front {
+    fn run(mut self) {
+        let mut scratch = vec![0u8; 16 * 1024];
+        let mut waits: Vec<Wait> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        while !self.stop.load(Ordering::SeqCst) {
+            let now = self.clock.monotonic();
+            let t = self.settings.timeouts;
+            let mut wake = None;
+            self.conns.retain_mut(|c| match c.deadline(&t) {
+                Some(d) if d <= now => {
+                    c.close();
+                    false
+                }
+                d => {
+                    wake = earliest(wake, d);
+                    true
+                }
+            });
+            let (listen, retry_at) = self.may_accept(now);
+            wake = earliest(wake, retry_at);
+            waits.clear();
+            spans.clear();
+            waits.push(Wait::on(&self.waker, true, false));
+            waits.push(Wait::on(&self.listener, listen, false));
+            for c in &self.conns {
+                let first = waits.len();
+                let n = c.waits(&mut waits);
+                spans.push((first, n));
+            }
+            let timeout = wake.map(|w| w.saturating_duration_since(now));
+            if let Err(e) = crate::daemon::poll(&mut waits, timeout) {
+                self.log.error(&format!("api: waiting on connections failed: {e}"));
+                let _ = crossbeam_channel::after(ACCEPT_PAUSE).recv();
+                continue;
+            }
+            let now = self.clock.monotonic();
+            if waits[0].readable {
+                let mut buf = [0u8; 16];
+                while self.waker.recv(&mut buf).is_ok() {}
+            }
+            let mut ended = Vec::new();
+            for (i, &(first, n)) in spans.iter().enumerate() {
+                let ws = &waits[first..first + n];
+                if ws[0].failed {
+                    // The client has reset or gone: nothing can reach it any more.
+                    ended.push(i);
+                    continue;
+                }
+                if ws.get(1).is_some_and(|w| w.failed) {
+                    self.conns[i].backend_hung_up();
+                }
+                if ws.iter().any(|w| w.readable || w.writable) && !self.pump(i, now, &mut scratch) {
+                    ended.push(i);
+                }
+            }
+            // Highest first: each removal moves the last connection, never one still to remove.
+            for i in ended.into_iter().rev() {
+                self.conns.swap_remove(i).close();
+            }
+            if waits[1].readable {
+                self.accept(now);
+            }
+        }
+        for mut c in self.conns.drain(..) {
+            c.close();
+        }
+    }
+
+    /// Pumps connection `i`; whether it stays open.
+    fn pump(&mut self, i: usize, now: Instant, scratch: &mut [u8]) -> bool {
+        let Some(c) = self.conns.get_mut(i) else { return true };
+        let backend = &self.backend;
+        let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            c.pump(now, backend, scratch)
+        }));
+        match pumped {
+            Ok(Ok(())) => !c.finished(),
+            Ok(Err(e)) => {
+                self.log.debug(&format!("api: a connection closed: {e}"));
+                false
+            }
+            Err(_) => {
+                self.log.error("api: internal error while relaying a connection (a bug)");
+                false
+            }
+        }
+    }
+
+    /// Whether to accept now, and else when to look again.
+    fn may_accept(&self, now: Instant) -> (bool, Option<Instant>) {
+        if let Some(until) = self.accept_paused_until.filter(|u| *u > now) {
+            return (false, Some(until));
+        }
+        if self.conns.len() < self.settings.max_connections {
+            return (true, None);
+        }
+        match self.victim() {
+            Some((_, at)) if at <= now => (true, None),
+            Some((_, at)) => (false, Some(at)),
+            None => (false, None),
+        }
+    }
+
+    /// The connection a new one would replace: its index and from when.
+    fn victim(&self) -> Option<(usize, Instant)> {
+        self.conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.evictable_from().map(|(served, at)| (served, at, i)))
+            .min()
+            .map(|(_, at, i)| (i, at))
+    }
+
+    fn accept(&mut self, now: Instant) {
+        for _ in 0..ACCEPT_BATCH {
+            let full = self.conns.len() >= self.settings.max_connections;
+            if full && self.victim().is_none_or(|(_, at)| at > now) {
+                self.say_full(now);
+                return;
+            }
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    if full && let Some((i, _)) = self.victim() {
+                        self.conns.swap_remove(i).close();
+                    }
+                    let s = &self.settings;
+                    match Conn::new(stream, peer, now, s.tls.as_ref(), &s.secret) {
+                        Ok(c) => self.conns.push(c),
+                        Err(e) => self.log.debug(&format!("api: cannot serve {peer}: {e}")),
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(e) => {
+                    // Out of descriptors, most likely: pause rather than spin.
+                    if self.warned_at.is_none_or(|w| now.duration_since(w) >= WARN_EVERY) {
+                        self.log.warn(&format!("api: cannot accept connections: {e}"));
+                        self.warned_at = Some(now);
+                    }
+                    self.accept_paused_until = now.checked_add(ACCEPT_PAUSE);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn say_full(&mut self, now: Instant) {
+        if self.warned_at.is_none_or(|w| now.duration_since(w) >= WARN_EVERY) {
+            self.log.warn(&format!(
+                "api: {} connections are open (api.max_connections); new ones wait",
+                self.conns.len()
+            ));
+            self.warned_at = Some(now);
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
