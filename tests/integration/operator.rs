@@ -2,9 +2,6 @@
 //! run with `--wait --follow`, logs, history, audit CSV, retry, tag selectors, live log
 //! streams and remote use with `--addr` given before the command.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::util::{TestDir, rows};
@@ -229,50 +226,15 @@ fn tag_selectors_pick_jobs_for_run_pause_status_and_audit() {
 
 /// Reads a server-sent event stream over TCP until its `end` event: the `(id, line)` of each
 /// line event and the end event's data.
+/// The events of a log stream until it ends: its lines `(id, text)` and the end's data.
 fn sse(addr: &str, path: &str, last_event_id: Option<i64>) -> (Vec<(i64, String)>, Value) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let resume = last_event_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n{resume}\r\n")
-        .expect("write");
-    let mut r = BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut l = String::new();
-        r.read_line(&mut l).expect("head");
-        if l == "\r\n" {
-            break;
-        }
-        head.push_str(&l);
-    }
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("text/event-stream"), "{head}");
-    // Undo the chunking, then read events.
-    let mut body = String::new();
-    loop {
-        let mut size = String::new();
-        r.read_line(&mut size).expect("chunk size");
-        let n = usize::from_str_radix(size.trim(), 16).expect("hex size");
-        if n == 0 {
-            break;
-        }
-        let mut chunk = vec![0; n + 2];
-        r.read_exact(&mut chunk).expect("chunk");
-        body.push_str(std::str::from_utf8(&chunk[..n]).expect("utf-8"));
-    }
+    let events = crate::util::sse(addr, path, last_event_id.and_then(|i| u64::try_from(i).ok()));
     let mut lines = Vec::new();
     let mut end = Value::Null;
-    for event in body.split("\n\n").filter(|e| !e.trim().is_empty()) {
-        let field = |name: &str| {
-            event.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned())
-        };
-        let data = field("data:").map(|d| json(&d)).unwrap_or(Value::Null);
-        match field("event:").as_deref() {
-            Some("line") => {
-                let id = field("id:").and_then(|i| i.parse().ok()).expect("id");
-                lines.push((id, data["line"].as_str().unwrap_or("").to_owned()));
-            }
-            Some("end") => end = data,
+    for (id, kind, data) in events.iter() {
+        match kind.as_str() {
+            "line" => lines.push((id as i64, data["line"].as_str().unwrap_or("").to_owned())),
+            "end" => end = data,
             _ => {}
         }
     }

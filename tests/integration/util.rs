@@ -168,3 +168,60 @@ pub fn http_tcp(
     };
     (status, head.to_ascii_lowercase(), value)
 }
+
+/// Server-sent events of `path`, parsed as they come: `(id, event, data)` on a channel.
+pub fn sse(
+    addr: &str,
+    path: &str,
+    last_event_id: Option<u64>,
+) -> crossbeam_channel::Receiver<(u64, String, serde_json::Value)> {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("timeout");
+    let resume = last_event_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n{resume}\r\n").expect("write");
+    use std::io::{BufRead, Write};
+    let mut r = std::io::BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).expect("head");
+        if l == "\r\n" {
+            break;
+        }
+        head.push_str(&l);
+    }
+    assert!(head.starts_with("HTTP/1.1 200") && head.contains("text/event-stream"), "{head}");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        let mut pending = String::new();
+        loop {
+            let mut size = String::new();
+            if r.read_line(&mut size).is_err() {
+                return;
+            }
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            let mut chunk = vec![0; n + 2];
+            if std::io::Read::read_exact(&mut r, &mut chunk).is_err() {
+                return;
+            }
+            pending.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            while let Some((event, more)) = pending.split_once("\n\n") {
+                let field = |name: &str| {
+                    event.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned())
+                };
+                if let (Some(kind), Some(data)) = (field("event:"), field("data:")) {
+                    let id = field("id:").and_then(|i| i.parse().ok()).unwrap_or(0);
+                    let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+                    if tx.send((id, kind, data)).is_err() {
+                        return;
+                    }
+                }
+                pending = more.to_owned();
+            }
+        }
+    });
+    rx
+}
