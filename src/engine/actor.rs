@@ -16,6 +16,7 @@ use super::Now;
 use super::core::{Command, Core, Effect, Input, Notice, Reply, Restored};
 use super::events::Tracker;
 use super::metrics::Metrics;
+use super::runbook::RunBook;
 use crate::clock::Clock;
 use crate::exec::pool::{RunEvent, WorkOrder};
 use crate::log::Logger;
@@ -87,13 +88,9 @@ pub fn spawn(core: Core, restored: Restored, wiring: Wiring) -> std::io::Result<
             cancels: HashMap::new(),
             warned: false,
             metrics: Metrics::default(),
-            tracker: Tracker::default(),
+            book: RunBook::default(),
         };
-        if let Some(a) = &mut actor.w.audit {
-            a.restored(&restored.live);
-        }
-        actor.metrics.restored(&restored.live);
-        actor.tracker.restored(&restored.live);
+        actor.book.restored(&restored.live);
         actor.run(&restored);
     })
 }
@@ -105,7 +102,8 @@ struct Actor {
     cancels: HashMap<i64, Sender<()>>,
     warned: bool,
     metrics: Metrics,
-    tracker: Tracker,
+    /// The unfinished runs, for the audit log, the events and the metrics.
+    book: RunBook,
 }
 
 impl Actor {
@@ -247,11 +245,12 @@ impl Actor {
         for e in effects {
             match e {
                 Effect::CreateRun(run) => {
+                    self.book.created(&run);
                     if let Some(a) = &mut self.w.audit {
                         a.created(&run, now);
                     }
                     self.metrics.created(&run);
-                    let event = self.tracker.created(&run);
+                    let event = Tracker::created(&run);
                     // The ack is not awaited here: a dispatched run's worker waits for the
                     // flush that follows its row instead.
                     let (ack, _) = bounded(1);
@@ -259,11 +258,15 @@ impl Actor {
                     self.publish(now, event);
                 }
                 Effect::UpdateRun { id, patch } => {
+                    let known = self.book.get(id);
                     if let Some(a) = &mut self.w.audit {
-                        a.updated(id, &patch, now);
+                        a.updated(id, &patch, known, now);
                     }
-                    self.metrics.updated(id, &patch);
-                    let event = self.tracker.updated(id, &patch);
+                    self.metrics.updated(id, &patch, known);
+                    let event = Tracker::updated(id, &patch, known);
+                    if let Some(status) = patch.status {
+                        self.book.set_status(id, status);
+                    }
                     self.store(StoreCmd::UpdateRun { id, patch, ack: None });
                     self.publish(now, event);
                 }
@@ -311,9 +314,7 @@ impl Actor {
                 Effect::Log(level, line) => self.w.log.log(level, &line),
             }
         }
-        if let Some(a) = &mut self.w.audit {
-            a.settle();
-        }
+        self.book.settle();
     }
 
     fn notify(&self, n: Notice) {

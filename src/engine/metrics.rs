@@ -4,10 +4,10 @@
 //! [`Snapshot`] through the engine's inbox. Counters start at zero with the daemon, as
 //! Prometheus counters do.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use crate::engine::core::RestoredRun;
+use super::runbook::Known;
 use crate::store::{NewRun, RunPatch, RunStatus, Trigger};
 
 /// Bucket bounds of run durations, in seconds.
@@ -81,7 +81,6 @@ pub struct Snapshot {
 /// The counters (engine thread only).
 #[derive(Debug)]
 pub struct Metrics {
-    live: HashMap<i64, (String, Trigger)>,
     breached: HashSet<i64>,
     snap: Snapshot,
 }
@@ -89,7 +88,6 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            live: HashMap::new(),
             breached: HashSet::new(),
             snap: Snapshot {
                 runs: BTreeMap::new(),
@@ -105,13 +103,6 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Runs a restarted daemon carries on with.
-    pub fn restored(&mut self, runs: &[RestoredRun]) {
-        for r in runs {
-            self.live.insert(r.id, (r.job.clone(), r.trigger));
-        }
-    }
-
     /// A run row is created (a skipped run is created final).
     pub fn created(&mut self, run: &NewRun) {
         if run.trigger == Trigger::Retry {
@@ -119,27 +110,24 @@ impl Metrics {
         }
         if counted(run.status) {
             self.count(&run.job_name, run.status, run.trigger);
-        } else if let Some(id) = run.id {
-            self.live.insert(id, (run.job_name.clone(), run.trigger));
         }
     }
 
-    /// A run row changes.
-    pub fn updated(&mut self, id: i64, patch: &RunPatch) {
-        let Some((job, trigger)) = self.live.get(&id).cloned() else { return };
+    /// A run row changes (`known`: the run as it was before, if it is one of the engine's).
+    pub fn updated(&mut self, id: i64, patch: &RunPatch, known: Option<&Known>) {
+        let Some(k) = known else { return };
         if patch.sla_breached == Some(true) && self.breached.insert(id) {
-            *self.snap.sla_breaches.entry(job.clone()).or_default() += 1;
+            *self.snap.sla_breaches.entry(k.job.clone()).or_default() += 1;
         }
         if let Some(ms) = patch.duration_ms {
             self.snap
                 .durations
-                .entry(job.clone())
+                .entry(k.job.clone())
                 .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
                 .observe(ms.max(0) as f64 / 1000.0);
         }
-        if let Some(status) = patch.status.filter(|s| counted(*s)) {
-            self.count(&job, status, trigger);
-            self.live.remove(&id);
+        if let Some(status) = patch.status.filter(|s| counted(*s) && *s != k.status) {
+            self.count(&k.job, status, k.trigger);
             self.breached.remove(&id);
         }
     }
@@ -186,9 +174,32 @@ mod tests {
         }
     }
 
+    /// Feeds a run's changes to the metrics as the engine does, with its run book.
+    struct Feed {
+        m: Metrics,
+        book: crate::engine::runbook::RunBook,
+    }
+
+    impl Feed {
+        fn created(&mut self, run: &NewRun) {
+            self.book.created(run);
+            self.m.created(run);
+        }
+        fn updated(&mut self, id: i64, patch: &RunPatch) {
+            self.m.updated(id, patch, self.book.get(id));
+            if let Some(s) = patch.status {
+                self.book.set_status(id, s);
+            }
+            self.book.settle();
+        }
+        fn snapshot(&self, running: usize, outbox: usize) -> Snapshot {
+            self.m.snapshot(running, outbox)
+        }
+    }
+
     #[test]
     fn runs_are_counted_once_by_outcome_with_durations_breaches_and_retries() {
-        let mut m = Metrics::default();
+        let mut m = Feed { m: Metrics::default(), book: Default::default() };
         m.created(&new_run(1, "etl", RunStatus::Pending, Trigger::Manual));
         m.updated(1, &RunPatch { status: Some(RunStatus::Running), ..RunPatch::default() });
         m.updated(1, &RunPatch { sla_breached: Some(true), ..RunPatch::default() });

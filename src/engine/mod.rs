@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod core;
 pub mod events;
 pub mod metrics;
+pub mod runbook;
 pub mod template;
 
 use std::time::Instant;

@@ -6,10 +6,9 @@
 //! was started), `status_reason` (why it ended so), `exit_code`, `duration_ms`. The file rotates
 //! by size like the daemon log (no compression, no age limit).
 //!
-//! Store patches carry only what changes, so the audit keeps the identity of each run it has
-//! seen (job, attempt, trigger, cycle, last status) until the run is final.
+//! Store patches carry only what changes; a run's identity (job, attempt, trigger, cycle, last
+//! status) comes from the engine's run book.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,8 +18,8 @@ use time::OffsetDateTime;
 use super::{Logger, RotatingFile, Rotation};
 use crate::clock::Clock;
 use crate::config::AuditLog;
-use crate::engine::core::RestoredRun;
-use crate::store::{NewRun, RunPatch, RunStatus, Trigger};
+use crate::engine::runbook::Known;
+use crate::store::{NewRun, RunPatch, RunStatus};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -28,19 +27,7 @@ const MIB: u64 = 1024 * 1024;
 #[derive(Debug)]
 pub struct Audit {
     file: RotatingFile,
-    runs: HashMap<i64, Known>,
     log: Logger,
-}
-
-#[derive(Debug)]
-struct Known {
-    job: String,
-    status: RunStatus,
-    attempt: u32,
-    trigger: Trigger,
-    triggered_by: String,
-    reason: Option<String>,
-    cycle_id: Option<String>,
 }
 
 impl Audit {
@@ -63,61 +50,28 @@ impl Audit {
 
     /// An audit log on an already opened file.
     pub fn with(file: RotatingFile, log: Logger) -> Audit {
-        Audit { file, runs: HashMap::new(), log }
-    }
-
-    /// Learns the unfinished runs an earlier daemon left (recovery changes them next).
-    pub fn restored(&mut self, runs: &[RestoredRun]) {
-        for r in runs {
-            let known = Known {
-                job: r.job.clone(),
-                status: r.status,
-                attempt: r.attempt,
-                trigger: r.trigger,
-                triggered_by: r.triggered_by.clone(),
-                reason: r.reason.clone(),
-                cycle_id: r.cycle_id.clone(),
-            };
-            self.runs.insert(r.id, known);
-        }
+        Audit { file, log }
     }
 
     /// A run row is created.
     pub fn created(&mut self, run: &NewRun, at: OffsetDateTime) {
-        if run.trigger == Trigger::Retry {
-            // The attempt it retries will not change again.
-            self.runs.retain(|_, k| {
-                !(k.status == RunStatus::Retrying
-                    && k.job == run.job_name
-                    && k.cycle_id == run.cycle_id)
-            });
-        }
-        let known = Known {
-            job: run.job_name.clone(),
-            status: run.status,
-            attempt: run.attempt,
-            trigger: run.trigger,
-            triggered_by: run.triggered_by.clone(),
-            reason: run.reason.clone(),
-            cycle_id: run.cycle_id.clone(),
-        };
+        let known = Known::of(run);
         let line = line(at, run.id, Some(&known), None, run.status, run.status_reason.as_deref());
-        if let Some(id) = run.id {
-            self.runs.insert(id, known);
-        }
         self.write(line);
     }
 
-    /// A run row changes; a change of status is a transition and is written.
-    pub fn updated(&mut self, id: i64, patch: &RunPatch, at: OffsetDateTime) {
+    /// A run row changes (`known`: the run as it was before, when the engine knows it); a
+    /// change of status is a transition and is written.
+    pub fn updated(
+        &mut self,
+        id: i64,
+        patch: &RunPatch,
+        known: Option<&Known>,
+        at: OffsetDateTime,
+    ) {
         let Some(status) = patch.status else { return };
-        let known = self.runs.get_mut(&id);
-        let previous = known.as_ref().map(|k| k.status);
-        let mut line =
-            line(at, Some(id), known.as_deref(), previous, status, patch.status_reason.as_deref());
-        if let Some(k) = known {
-            k.status = status;
-        }
+        let previous = known.map(|k| k.status);
+        let mut line = line(at, Some(id), known, previous, status, patch.status_reason.as_deref());
         if let Some(code) = patch.exit_code {
             line.insert("exit_code".into(), code.into());
         }
@@ -125,11 +79,6 @@ impl Audit {
             line.insert("duration_ms".into(), ms.into());
         }
         self.write(line);
-    }
-
-    /// After a batch of changes: forgets the runs that are over.
-    pub fn settle(&mut self) {
-        self.runs.retain(|_, k| !k.status.is_final());
     }
 
     fn write(&mut self, line: Map<String, Value>) {

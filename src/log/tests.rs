@@ -9,6 +9,7 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::config::{AuditLog, LogFile};
 use crate::engine::core::RestoredRun;
+use crate::engine::runbook::RunBook;
 use crate::store::{NewRun, RunPatch, RunStatus, Trigger};
 
 const AT: time::OffsetDateTime = datetime!(2030-01-15 12:00:01.250 UTC);
@@ -138,13 +139,38 @@ fn status(s: RunStatus) -> RunPatch {
     RunPatch { status: Some(s), ..RunPatch::default() }
 }
 
-fn open_audit(dir: &Path) -> (Audit, PathBuf) {
+/// An audit log fed as the engine feeds it, with its run book.
+struct Fed {
+    audit: Audit,
+    book: RunBook,
+}
+
+impl Fed {
+    fn created(&mut self, run: &NewRun, at: time::OffsetDateTime) {
+        self.book.created(run);
+        self.audit.created(run, at);
+    }
+    fn updated(&mut self, id: i64, patch: &RunPatch, at: time::OffsetDateTime) {
+        self.audit.updated(id, patch, self.book.get(id), at);
+        if let Some(s) = patch.status {
+            self.book.set_status(id, s);
+        }
+    }
+    fn settle(&mut self) {
+        self.book.settle();
+    }
+    fn restored(&mut self, runs: &[RestoredRun]) {
+        self.book.restored(runs);
+    }
+}
+
+fn open_audit(dir: &Path) -> (Fed, PathBuf) {
     let path = dir.join("audit.log");
     let config = AuditLog { enabled: true, path: None, max_size_mb: 1, max_backups: 1 };
     let log = Logger::from_fn(|_, msg| panic!("unexpected log line: {msg}"));
     let audit =
         Audit::open(path.clone(), &config, Arc::new(ManualClock::new(AT)), log).expect("open");
-    (audit, path)
+    (Fed { audit, book: RunBook::default() }, path)
 }
 
 #[test]
