@@ -153,6 +153,16 @@ impl Conn {
         Ok(())
     }
 
+    /// The daemon is stopping: a connection between requests takes no more (its server is
+    /// told so and ends it); one in the middle of an answer or a tunnel goes on. Whether it
+    /// can close at once.
+    pub fn drain(&mut self) -> bool {
+        if matches!(self.framer.phase(), Phase::Idle | Phase::Head) && !self.awaiting {
+            self.client_done = true;
+        }
+        !self.served || self.finished()
+    }
+
     /// Whether the connection has nothing left to do: the server has ended (or will never be
     /// asked anything more) and the client has everything.
     pub fn finished(&self) -> bool {

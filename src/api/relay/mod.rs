@@ -42,6 +42,9 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(250);
 /// How often at most the log says that the listener is at its limit.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
+/// How long connections still busy when the daemon stops get to finish.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
 /// How the relay serves.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -127,10 +130,28 @@ impl Front {
         let mut scratch = vec![0u8; 16 * 1024];
         let mut waits: Vec<Wait> = Vec::new();
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        while !self.stop.load(Ordering::SeqCst) {
+        // Once stopping: no new connections, and those in the middle of an answer or a tunnel
+        // (a WebSocket saying goodbye, a stream's last events) get a moment to finish.
+        let mut drain_until: Option<Instant> = None;
+        loop {
             let now = self.clock.monotonic();
+            if drain_until.is_none() && self.stop.load(Ordering::SeqCst) {
+                drain_until = now.checked_add(DRAIN_GRACE);
+            }
+            if let Some(until) = drain_until {
+                self.conns.retain_mut(|c| {
+                    let done = c.drain();
+                    if done {
+                        c.close();
+                    }
+                    !done
+                });
+                if self.conns.is_empty() || now >= until {
+                    break;
+                }
+            }
             let t = self.settings.timeouts;
-            let mut wake = None;
+            let mut wake = drain_until;
             self.conns.retain_mut(|c| match c.deadline(&t) {
                 Some(d) if d <= now => {
                     c.close();
@@ -142,6 +163,7 @@ impl Front {
                 }
             });
             let (listen, retry_at) = self.may_accept(now);
+            let listen = listen && drain_until.is_none();
             wake = earliest(wake, retry_at);
             waits.clear();
             spans.clear();
