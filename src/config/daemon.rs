@@ -410,7 +410,7 @@ impl Default for DaemonConfig {
                     write: time::Duration::seconds(60),
                     idle: time::Duration::seconds(120),
                 },
-                max_connections: 64,
+                max_connections: 128,
                 max_websockets: 64,
             },
             auth: AuthConfig {
