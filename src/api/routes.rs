@@ -526,7 +526,20 @@ fn command(ctx: &Context, cmd: Command) -> Answer {
         }
         Reply::Error(message) => Err(ApiError::bad(message)),
         Reply::Conflict(message) => Err(ApiError::new(409, message)),
-        Reply::Runs(runs) => Ok(Out::Json(202, runs_json(&runs))),
+        Reply::Runs(runs) => {
+            // Read-your-writes: the new rows are committed before the answer, so a client can
+            // open the run (or its log stream) at once. The engine handed them to the writer
+            // before replying; a flush queued now commits them (unless the writer is so far
+            // behind that the engine still holds them, which the flush cannot wait for).
+            // A database that cannot be written delays nothing: the runs are queued, and the
+            // answer goes after a second at most.
+            if let Some(store) = &ctx.store
+                && !matches!(store.flush_within(std::time::Duration::from_secs(1)), Ok(true))
+            {
+                ctx.log.warn("api: new runs are not committed yet (is the database writable?)");
+            }
+            Ok(Out::Json(202, runs_json(&runs)))
+        }
         Reply::Jobs(_) | Reply::Config(_) | Reply::Open(_) => {
             Err(ApiError::unavailable("the engine gave an unexpected answer"))
         }

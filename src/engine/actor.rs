@@ -168,12 +168,14 @@ impl Actor {
             match handled {
                 Ok(out) => {
                     let done = matches!(out.reply, Some(Reply::Done(_)));
-                    if let (Some(to), Some(reply)) = (reply_to, out.reply) {
-                        let _ = to.try_send(reply);
-                    }
+                    // The changes go to the store writer before the reply: a client that then
+                    // asks the writer to flush finds them committed (read-your-writes).
                     self.carry(out.effects);
                     if let Some(what) = event.filter(|_| done) {
                         self.publish(now.utc, Some(what));
+                    }
+                    if let (Some(to), Some(reply)) = (reply_to, out.reply) {
+                        let _ = to.try_send(reply);
                     }
                 }
                 Err(_) => {

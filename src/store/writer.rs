@@ -258,6 +258,18 @@ impl StoreHandle {
         self.call(|ack| StoreCmd::Flush { ack })
     }
 
+    /// Waits until everything sent before is committed, or `limit` has passed (`Ok(false)`:
+    /// not yet committed; the database may be unavailable).
+    pub fn flush_within(&self, limit: Duration) -> Result<bool, StoreError> {
+        let (tx, rx) = bounded(1);
+        self.send(StoreCmd::Flush { ack: tx })?;
+        match rx.recv_timeout(limit) {
+            Ok(r) => r.map(|()| true),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(false),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(StoreError::Closed),
+        }
+    }
+
     /// Runs retention now and waits for the report.
     pub fn prune(&self, policy: Policy, dry_run: bool) -> Result<PruneReport, StoreError> {
         self.call(|ack| StoreCmd::Prune { policy, dry_run, ack })

@@ -451,3 +451,15 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (code, text)
 }
+
+#[test]
+fn a_run_the_api_created_can_be_read_at_once() {
+    let d = Daemon::start();
+    for _ in 0..50 {
+        let (code, v) = d.call("POST", "/api/jobs/ok/run", "");
+        assert_eq!(code, 202, "{v}");
+        let id = v["runs"][0]["run_id"].as_i64().expect("run id");
+        let (code, run) = d.call("GET", &format!("/api/runs/{id}"), "");
+        assert_eq!(code, 200, "run {id} was answered before it was committed: {run}");
+    }
+}
