@@ -60,6 +60,7 @@ pub mod dag;
 pub mod engine;
 pub mod exec;
 pub mod log;
+pub mod notify;
 pub mod schedule;
 pub mod store;
 

@@ -339,7 +339,7 @@ pub struct SecretsConfig {
 }
 
 /// `alerts`: channels for daemon-level events.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertsConfig {
     /// When the daemon starts.
     pub on_daemon_start: Vec<String>,
@@ -347,6 +347,19 @@ pub struct AlertsConfig {
     pub on_sla_breach: Vec<String>,
     /// When shutdown had to kill jobs.
     pub on_forced_kill: Vec<String>,
+    /// How long an undelivered notification is retried, across restarts (default 24h).
+    pub give_up_after: time::Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            on_daemon_start: Vec::new(),
+            on_sla_breach: Vec::new(),
+            on_forced_kill: Vec::new(),
+            give_up_after: time::Duration::hours(24),
+        }
+    }
 }
 
 /// `dashboard`.

@@ -652,6 +652,7 @@ fn read_notify(
                     message: None,
                     attach_logs: AttachLogs::None,
                     only_after_failure: false,
+                    cooldown: None,
                 },
                 e.value.pos,
             )),
@@ -684,6 +685,7 @@ fn read_notify(
                             message,
                             attach_logs,
                             only_after_failure,
+                            cooldown: None,
                         },
                         pos,
                     )
@@ -949,6 +951,8 @@ fn read_integrations(
                     username,
                     password,
                     from,
+                    secret: None,
+                    url: None,
                 },
             );
         }

@@ -174,6 +174,8 @@ pub struct NotifyTarget {
     pub attach_logs: AttachLogs,
     /// For `on_success`: only when the previous completed run failed.
     pub only_after_failure: bool,
+    /// Suppress repeats of this event for this job for this long (a husky extension).
+    pub cooldown: Option<time::Duration>,
 }
 
 /// `attach_logs`.
@@ -295,4 +297,8 @@ pub struct Integration {
     pub password: Option<String>,
     /// SMTP sender address.
     pub from: Option<String>,
+    /// Webhook: key of the `X-Husky-Signature-256` HMAC-SHA256 header, `${env:}` resolved.
+    pub secret: Option<String>,
+    /// PagerDuty: the Events API endpoint (default `https://events.pagerduty.com/v2/enqueue`).
+    pub url: Option<String>,
 }
