@@ -234,7 +234,7 @@ pub enum Effect {
 }
 
 /// Which notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event {
     /// The last attempt failed.
     Failure,
@@ -244,6 +244,11 @@ pub enum Event {
     SlaBreach,
     /// An attempt failed and another follows.
     Retry,
+    /// A job whose last run failed succeeded: PagerDuty incidents of its `on_failure` channel
+    /// are resolved (other providers ignore it).
+    Resolve,
+    /// A run's processes had to be killed after the grace (huskyd.yaml `alerts.on_forced_kill`).
+    ForcedKill,
 }
 
 impl Event {
@@ -254,6 +259,8 @@ impl Event {
             Event::Success => "on_success",
             Event::SlaBreach => "on_sla_breach",
             Event::Retry => "on_retry",
+            Event::Resolve => "resolve",
+            Event::ForcedKill => "on_forced_kill",
         }
     }
 }
@@ -277,6 +284,56 @@ pub struct Notice {
     pub reason: Option<String>,
     /// What started it.
     pub trigger: Trigger,
+    /// Its dependency cycle.
+    pub cycle_id: String,
+    /// Whether it passed its SLA.
+    pub sla_breached: bool,
+    /// How it ended, when it has (exit code, duration, end time).
+    pub ended: Option<Ended>,
+    /// When the engine raised it.
+    pub at: OffsetDateTime,
+    /// Notices of this event for this job held back by its `cooldown` since the last one sent.
+    pub suppressed: u32,
+}
+
+/// How an attempt ended, for a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// Exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Wall-clock duration.
+    pub duration: std::time::Duration,
+    /// When it ended.
+    pub at: OffsetDateTime,
+}
+
+/// huskyd.yaml `alerts`: channels of events beyond a job's own `notify`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonAlerts {
+    /// For an SLA breach of a job with neither `on_sla_breach` nor `on_failure`.
+    pub on_sla_breach: Vec<String>,
+    /// When a run's processes had to be killed.
+    pub on_forced_kill: Vec<String>,
+}
+
+/// What a notice says of its run beyond the run itself.
+#[derive(Debug, Clone)]
+struct Said {
+    status: RunStatus,
+    reason: Option<String>,
+    ended: Option<Ended>,
+    at: OffsetDateTime,
+}
+
+/// A huskyd.yaml `alerts` channel as a target: the default message, no logs.
+fn daemon_target(channel: String) -> NotifyTarget {
+    NotifyTarget {
+        channel,
+        message: None,
+        attach_logs: crate::config::AttachLogs::None,
+        only_after_failure: false,
+        cooldown: None,
+    }
 }
 
 /// What one input produced.
@@ -381,6 +438,7 @@ struct Run {
     cycle: String,
     state: State,
     sla_at: Option<OffsetDateTime>,
+    sla_breached: bool,
     cancel_reason: Option<String>,
 }
 
@@ -442,6 +500,10 @@ pub struct Core {
     rng: fastrand::Rng,
     last_now: Option<Now>,
     stopping: bool,
+    alerts: DaemonAlerts,
+    /// Per job and event with a `cooldown`: when the last notice went out, and how many were
+    /// held back since.
+    cooldowns: HashMap<(String, Event), (OffsetDateTime, u32)>,
     out: Vec<Effect>,
 }
 
@@ -469,6 +531,8 @@ impl Core {
             rng: fastrand::Rng::with_seed(seed),
             last_now: None,
             stopping: false,
+            alerts: DaemonAlerts::default(),
+            cooldowns: HashMap::new(),
             out: Vec::new(),
         };
         let config = core.config.clone();
@@ -485,6 +549,11 @@ impl Core {
             }
         }
         core
+    }
+
+    /// Sets huskyd.yaml's `alerts` channels.
+    pub fn set_alerts(&mut self, alerts: DaemonAlerts) {
+        self.alerts = alerts;
     }
 
     fn install(&mut self, config: &Config) {
@@ -852,7 +921,7 @@ impl Core {
             match timer {
                 Timer::Fire(name) => self.fire(&name, now),
                 Timer::Retry(id) => self.retry_due(id, now),
-                Timer::Sla(id) => self.sla_due(id),
+                Timer::Sla(id) => self.sla_due(id, now),
                 Timer::ShutdownKill => {
                     let running: Vec<i64> = self.running_ids();
                     for id in running {
@@ -1032,6 +1101,7 @@ impl Core {
                 cycle: cycle.to_owned(),
                 state,
                 sla_at: None,
+                sla_breached: false,
                 cancel_reason: None,
             },
         );
@@ -1212,7 +1282,9 @@ impl Core {
                         ..RunPatch::default()
                     },
                 });
-                self.fail_final(&run, RunStatus::Failed, Some(why), now);
+                let said =
+                    Said { status: RunStatus::Failed, reason: Some(why), ended: None, at: now };
+                self.fail_final(&run, said);
                 return;
             }
         };
@@ -1258,11 +1330,12 @@ impl Core {
         });
     }
 
-    fn sla_due(&mut self, id: i64) {
-        let Some(run) = self.runs.get(&id) else { return };
+    fn sla_due(&mut self, id: i64, now: OffsetDateTime) {
+        let Some(run) = self.runs.get_mut(&id) else { return };
         if run.state != State::Running {
             return;
         }
+        run.sla_breached = true;
         let run = run.clone();
         self.out.push(Effect::UpdateRun {
             id,
@@ -1272,37 +1345,76 @@ impl Core {
             LogLevel::Warn,
             format!("{}: run {id} passed its SLA", run.job.name),
         ));
-        let target =
-            run.job.notify.on_sla_breach.clone().or_else(|| run.job.notify.on_failure.clone());
-        self.notify(
-            Event::SlaBreach,
-            target,
-            &run,
-            RunStatus::Running,
-            Some("SLA breached".into()),
-        );
+        let said = Said {
+            status: RunStatus::Running,
+            reason: Some("SLA breached".into()),
+            ended: None,
+            at: now,
+        };
+        self.notify_breach(&run, said);
     }
 
-    fn notify(
-        &mut self,
-        event: Event,
-        target: Option<NotifyTarget>,
-        run: &Run,
-        status: RunStatus,
-        reason: Option<String>,
-    ) {
-        if let Some(target) = target {
-            self.out.push(Effect::Notify(Notice {
-                event,
-                target,
-                job: run.job.clone(),
-                run_id: run.id,
-                attempt: run.attempt,
-                status,
-                reason,
-                trigger: run.trigger,
-            }));
+    /// An SLA breach (or a healthcheck warning): the job's `on_sla_breach`, else its
+    /// `on_failure`, else huskyd.yaml's `alerts.on_sla_breach`.
+    fn notify_breach(&mut self, run: &Run, said: Said) {
+        let n = &run.job.notify;
+        match n.on_sla_breach.clone().or_else(|| n.on_failure.clone()) {
+            Some(t) => self.notify(Event::SlaBreach, Some(t), run, said),
+            None => {
+                for channel in self.alerts.on_sla_breach.clone() {
+                    self.notify(Event::SlaBreach, Some(daemon_target(channel)), run, said.clone());
+                }
+            }
         }
+    }
+
+    /// Raises a notice of `event` for `run` to `target` (nothing without one), unless the
+    /// target's `cooldown` holds it back: then it is counted, and the next one sent says how
+    /// many were held back.
+    fn notify(&mut self, event: Event, target: Option<NotifyTarget>, run: &Run, said: Said) {
+        let Some(target) = target else { return };
+        let mut suppressed = 0;
+        if let Some(cooldown) = target.cooldown {
+            let key = (run.job.name.clone(), event);
+            match self.cooldowns.get_mut(&key) {
+                Some((last, held)) if said.at < *last + cooldown => {
+                    *held += 1;
+                    self.out.push(Effect::Log(
+                        LogLevel::Info,
+                        format!(
+                            "{}: {} notification for run {} held back by its cooldown ({} since the last one sent)",
+                            run.job.name,
+                            event.as_str(),
+                            run.id,
+                            held
+                        ),
+                    ));
+                    return;
+                }
+                Some((last, held)) => {
+                    suppressed = std::mem::take(held);
+                    *last = said.at;
+                }
+                None => {
+                    self.cooldowns.insert(key, (said.at, 0));
+                }
+            }
+        }
+        self.out.push(Effect::Notify(Notice {
+            event,
+            target,
+            job: run.job.clone(),
+            run_id: run.id,
+            attempt: run.attempt,
+            status: said.status,
+            reason: said.reason,
+            trigger: run.trigger,
+            cycle_id: run.cycle.clone(),
+            sla_breached: run.sla_breached,
+            ended: said.ended,
+            at: said.at,
+            suppressed,
+        }));
     }
 
     fn finished(&mut self, id: i64, result: &AttemptResult, at: OffsetDateTime) {
@@ -1314,6 +1426,21 @@ impl Core {
             self.timers.remove(&(sla, Timer::Sla(id)));
         }
         let o = &result.outcome;
+        let ended = Some(Ended { exit_code: o.exit_code, duration: o.duration, at });
+        if o.signal == Some(9) && (o.cancelled || o.timed_out) {
+            let why = if o.timed_out { "timed out" } else { "cancelled" };
+            let said = Said {
+                status: if o.timed_out { RunStatus::Failed } else { RunStatus::Cancelled },
+                reason: Some(format!(
+                    "{why}; its processes did not stop in the grace and were killed"
+                )),
+                ended,
+                at,
+            };
+            for channel in self.alerts.on_forced_kill.clone() {
+                self.notify(Event::ForcedKill, Some(daemon_target(channel)), &run, said.clone());
+            }
+        }
         self.out.push(Effect::Log(
             LogLevel::Info,
             format!(
@@ -1380,21 +1507,21 @@ impl Core {
                     ..JobStatePatch::default()
                 },
             });
+            let said = Said { status: RunStatus::Success, reason: None, ended, at };
+            let after_failure = before.is_some_and(|(s, _)| s != RunStatus::Success);
             if let Some(t) = run.job.notify.on_success.clone() {
-                let after_failure = before.is_some_and(|(s, _)| s != RunStatus::Success);
                 if !t.only_after_failure || after_failure {
-                    self.notify(Event::Success, Some(t), &run, RunStatus::Success, None);
+                    self.notify(Event::Success, Some(t), &run, said.clone());
                 }
             }
+            if before.is_some_and(|(s, _)| s == RunStatus::Failed) {
+                let target =
+                    run.job.notify.on_failure.clone().map(|t| NotifyTarget { cooldown: None, ..t });
+                self.notify(Event::Resolve, target, &run, said.clone());
+            }
             if result.hc == Some(HcStatus::Warn) {
-                let target = run
-                    .job
-                    .notify
-                    .on_sla_breach
-                    .clone()
-                    .or_else(|| run.job.notify.on_failure.clone());
-                let why = result.warnings.last().cloned();
-                self.notify(Event::SlaBreach, target, &run, RunStatus::Success, why);
+                let reason = result.warnings.last().cloned();
+                self.notify_breach(&run, Said { reason, ..said });
             }
             self.settle(&run.job.name, &run.cycle, RunStatus::Success, true, at);
             return;
@@ -1414,7 +1541,8 @@ impl Core {
             self.out.push(Effect::UpdateRun { id, patch });
             self.last_run(&run, RunStatus::Retrying);
             let target = run.job.notify.on_retry.clone();
-            self.notify(Event::Retry, target, &run, RunStatus::Retrying, why);
+            let said = Said { status: RunStatus::Retrying, reason: why, ended, at };
+            self.notify(Event::Retry, target, &run, said);
             let mut run = run;
             run.state = State::RetryWait(due);
             self.runs.insert(id, run);
@@ -1431,7 +1559,7 @@ impl Core {
             if status == RunStatus::Skipped { format!("{w} (on_failure: skip)") } else { w }
         });
         self.out.push(Effect::UpdateRun { id, patch });
-        self.fail_final(&run, status, why, at);
+        self.fail_final(&run, Said { status, reason: why, ended, at });
     }
 
     fn last_run(&mut self, run: &Run, status: RunStatus) {
@@ -1442,20 +1570,15 @@ impl Core {
     }
 
     /// After the last attempt failed (its row already written with `status`): `on_failure`.
-    fn fail_final(
-        &mut self,
-        run: &Run,
-        status: RunStatus,
-        why: Option<String>,
-        at: OffsetDateTime,
-    ) {
+    fn fail_final(&mut self, run: &Run, said: Said) {
+        let (status, at) = (said.status, said.at);
         let policy = run.job.on_failure;
         let passes = policy == OnFailure::Ignore;
         self.outcomes.insert(run.job.name.clone(), (status, passes));
         self.last_run(run, status);
         if matches!(policy, OnFailure::Alert | OnFailure::Stop) {
             let target = run.job.notify.on_failure.clone();
-            self.notify(Event::Failure, target, run, status, why);
+            self.notify(Event::Failure, target, run, said);
         }
         if policy == OnFailure::Stop {
             self.stop_cycle(&run.cycle, &run.job.name, at);
@@ -1568,6 +1691,7 @@ impl Core {
                 trigger: Trigger::Retry,
                 state: State::Queued,
                 sla_at: None,
+                sla_breached: false,
                 cancel_reason: None,
                 ..old
             },
@@ -1696,6 +1820,7 @@ impl Core {
             cycle: cycle.clone(),
             state: State::Queued,
             sla_at: None,
+            sla_breached: false,
             cancel_reason: None,
         };
         match r.status {
@@ -1724,7 +1849,9 @@ impl Core {
                     self.runs.insert(r.id, run);
                     self.timers.insert((now, Timer::Retry(r.id)));
                 } else {
-                    self.fail_final(&run, RunStatus::Failed, Some(why), now);
+                    let said =
+                        Said { status: RunStatus::Failed, reason: Some(why), ended: None, at: now };
+                    self.fail_final(&run, said);
                 }
             }
             RunStatus::Retrying => {

@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "initial", include_str!("../../schema/sql/0001_initial.sql")),
     (2, "audit_indexes", include_str!("../../schema/sql/0002_audit_indexes.sql")),
     (3, "engine_state", include_str!("../../schema/sql/0003_engine_state.sql")),
+    (4, "alert_channels", include_str!("../../schema/sql/0004_alert_channels.sql")),
 ];
 
 /// The schema version this husky writes.
@@ -158,7 +159,7 @@ mod tests {
              DELETE FROM job_runs WHERE id = 3;",
         )
         .expect("history");
-        assert_eq!(migrate(&mut conn).expect("migrate"), vec![3]);
+        assert_eq!(migrate(&mut conn).expect("migrate"), vec![3, 4]);
         let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
         assert_eq!(count("SELECT count(*) FROM job_runs"), 2);
         assert_eq!(count("SELECT count(*) FROM run_logs WHERE run_id = 1"), 1, "logs kept");

@@ -569,6 +569,34 @@ impl Reader {
         self.page("alerts", ALERT_COLUMNS, &w, "id DESC", (limit, offset), alert_row)
     }
 
+    /// One alert.
+    pub fn alert(&self, id: i64) -> Result<Option<AlertRow>, StoreError> {
+        let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1");
+        Ok(self.stmt(&sql)?.query_row([id], alert_row).optional()?)
+    }
+
+    /// The alerts still to deliver (`pending`), oldest first, at most `limit`.
+    pub fn pending_alerts(&self, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE status = 'pending' ORDER BY id LIMIT ?1"
+        );
+        let rows = self.stmt(&sql)?.query_map([limit], alert_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The newest alert whose channel starts with `<prefix>:` and that was attempted at least
+    /// once: an integration's last delivery.
+    pub fn last_delivery(&self, prefix: &str) -> Result<Option<AlertRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts
+             WHERE channel >= ?1 AND channel < ?2 AND attempts > 0
+             ORDER BY id DESC LIMIT 1"
+        );
+        // Every channel that starts with `<prefix>:` sorts between it and `<prefix>;`.
+        let (from, to) = (format!("{prefix}:"), format!("{prefix};"));
+        Ok(self.stmt(&sql)?.query_row(params![from, to], alert_row).optional()?)
+    }
+
     /// One job's state row.
     pub fn job_state(&self, job: &str) -> Result<Option<JobStateRow>, StoreError> {
         let sql = format!("SELECT {JOB_STATE_COLUMNS} FROM job_state WHERE job_name = ?1");
@@ -1593,6 +1621,9 @@ mod tests {
         {
             r.alerts(job, status, 10, 0).expect("alerts");
         }
+        r.alert(1).expect("alert");
+        r.pending_alerts(10).expect("pending");
+        r.last_delivery("slack").expect("last delivery");
         r.job_state("build").expect("state");
         r.job_states().expect("states");
         r.tag_counts(&[("t".into(), vec!["build".into(), "test".into()])]).expect("tags");

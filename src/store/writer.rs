@@ -105,6 +105,19 @@ pub enum StoreCmd {
         /// Receives the id after commit, when given.
         ack: Option<Ack<i64>>,
     },
+    /// Record the outcome of a delivery attempt of an alert (or put it back to `pending`).
+    AlertAttempt {
+        /// The alert.
+        id: i64,
+        /// `delivered`, `failed` or `pending`.
+        status: String,
+        /// Attempts so far.
+        attempts: u32,
+        /// The last error (`None` clears it).
+        error: Option<String>,
+        /// When the attempt was made.
+        at: time::OffsetDateTime,
+    },
     /// Publish an event to the event hub once everything before it is committed.
     Publish {
         /// When the engine made the change.
@@ -1053,6 +1066,14 @@ fn apply_cmd(tx: &rusqlite::Transaction<'_>, cmd: &mut StoreCmd) -> Result<Done,
                 }
             })))
         }
+        StoreCmd::AlertAttempt { id, status, attempts, error, at } => {
+            tx.prepare_cached(
+                "UPDATE alerts SET status = ?2, attempts = ?3, error = ?4, last_attempt_at = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![*id, &*status, *attempts, &*error, ts(*at)])?;
+            Ok(Done::Nothing)
+        }
         StoreCmd::PauseTag { tag, paused: true, at } => {
             tx.prepare_cached(
                 "INSERT INTO paused_tags (tag, paused_at) VALUES (?1, ?2)
@@ -1140,6 +1161,7 @@ fn command_name(cmd: &StoreCmd) -> &'static str {
         StoreCmd::JobState { .. } => "job state",
         StoreCmd::Outputs { .. } => "outputs",
         StoreCmd::Alert { .. } => "alert",
+        StoreCmd::AlertAttempt { .. } => "alert attempt",
         StoreCmd::PauseTag { .. } => "pause tag",
         StoreCmd::Publish { .. } => "publish",
         StoreCmd::Prune { .. } => "prune",
