@@ -1509,10 +1509,10 @@ impl Core {
             });
             let said = Said { status: RunStatus::Success, reason: None, ended, at };
             let after_failure = before.is_some_and(|(s, _)| s != RunStatus::Success);
-            if let Some(t) = run.job.notify.on_success.clone() {
-                if !t.only_after_failure || after_failure {
-                    self.notify(Event::Success, Some(t), &run, said.clone());
-                }
+            if let Some(t) = run.job.notify.on_success.clone()
+                && (!t.only_after_failure || after_failure)
+            {
+                self.notify(Event::Success, Some(t), &run, said.clone());
             }
             if before.is_some_and(|(s, _)| s == RunStatus::Failed) {
                 let target =
