@@ -9,7 +9,8 @@
 //!   A verified header is remembered (bcrypt costs tens of milliseconds per check).
 //!
 //! Then RBAC: `auth.rbac` rules when given (they replace the built-ins), else the built-in roles:
-//! `viewer` reads, `operator` also runs, retries, cancels, skips, pauses and resumes jobs, and
+//! `viewer` reads, `operator` also runs, retries, cancels, skips, pauses and resumes jobs, sends
+//! alerts again and tests integrations, and
 //! `admin` may do everything (reload, config, prune, stop). Tokens are compared in constant time.
 //!
 //! Two callers are trusted as admin without credentials: the unix socket (its file permissions
@@ -351,7 +352,11 @@ fn builtin_rules() -> Vec<Rule> {
     vec![
         rule("admin", &["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"], &["*"]),
         rule("operator", &read, &["*"]),
-        rule("operator", &["POST"], &["/api/jobs/*", "/api/runs/*", "/api/alerts/*"]),
+        rule(
+            "operator",
+            &["POST"],
+            &["/api/jobs/*", "/api/runs/*", "/api/alerts/*", "/api/integrations/*"],
+        ),
         rule("viewer", &read, &["*"]),
     ]
 }

@@ -85,7 +85,7 @@ pub fn alerts(r: &Reader, query: &str) -> Answer {
 pub fn alert_json(a: &AlertRow) -> Value {
     json!({
         "id": a.id, "job_name": a.job_name, "run_id": a.run_id, "event": a.event,
-        "channel": a.channel, "status": a.status, "attempts": a.attempts,
+        "channel": crate::notify::redact::channel(&a.channel), "status": a.status, "attempts": a.attempts,
         "last_attempt_at": a.last_attempt_at, "error": a.error, "sent_at": a.sent_at,
     })
 }

@@ -6,6 +6,7 @@
 //! `{"error": "..."}` with a 4xx or 5xx status. Streams (server-sent events, WebSockets) are
 //! handed to threads of their own once routed.
 
+mod alerts;
 pub mod auth;
 mod db;
 pub mod events;
@@ -70,6 +71,8 @@ pub struct Context {
     pub dropped_lines: Arc<std::sync::atomic::AtomicU64>,
     /// WebSockets open now.
     pub websockets: Arc<AtomicUsize>,
+    /// The notifier (integration tests, alert retries); `None` when none runs.
+    pub notifier: Option<crossbeam_channel::Sender<crate::notify::Control>>,
 }
 
 /// Which listener a request came in on.

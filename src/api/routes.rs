@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::auth::Denied;
-use super::{Context, db, reads, settings};
+use super::{Context, alerts, db, reads, settings};
 use crate::config::Selector;
 use crate::engine::core::{Command, Created, JobView, Reply};
 use crate::store::query::{Reader, RunRow};
@@ -285,6 +285,13 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
         ("GET", ["api", "db", "run_logs"]) => db::run_logs(with_reader(ctx, reader)?, query),
         ("GET", ["api", "db", "run_outputs"]) => db::run_outputs(with_reader(ctx, reader)?, query),
         ("GET", ["api", "db", "alerts"]) => db::alerts(with_reader(ctx, reader)?, query),
+        ("POST", ["api", "db", "alerts", id, "retry"] | ["api", "alerts", id, "retry"]) => {
+            alerts::retry(ctx, id)
+        }
+        ("GET", ["api", "integrations"]) => {
+            alerts::list(&*config(ctx)?, with_reader(ctx, reader)?)
+        }
+        ("POST", ["api", "integrations", name, "test"]) => alerts::test(ctx, name),
         ("POST", ["api", "runs", id, "cancel"]) => {
             let run_id = run_id(id)?;
             command(ctx, Command::Cancel { run_id, by: "api".into() })
@@ -416,6 +423,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/db/run_logs"),
     ("GET", "/api/db/run_outputs"),
     ("GET", "/api/db/alerts"),
+    ("POST", "/api/db/alerts/{id}/retry"),
+    ("POST", "/api/alerts/{id}/retry"),
+    ("GET", "/api/integrations"),
+    ("POST", "/api/integrations/{name}/test"),
     ("POST", "/api/db/prune"),
     ("GET", "/api/config"),
     ("GET", "/api/config/file"),

@@ -7,6 +7,7 @@ mod daemon_cmd;
 mod graph;
 mod history;
 mod init;
+mod integrations;
 pub mod next;
 pub mod output;
 mod prune;
@@ -113,6 +114,7 @@ enum Command {
     Resume(control::ResumeCmd),
     Skip(control::SkipCmd),
     Cancel(control::CancelCmd),
+    Integrations(integrations::IntegrationsCmd),
 }
 
 /// Parses `args` (program name first), runs the command and returns the exit code.
@@ -173,6 +175,7 @@ pub fn main(args: &[String]) -> ExitCode {
             Some(Command::Resume(c)) => control::resume(&c),
             Some(Command::Skip(c)) => control::skip(&c),
             Some(Command::Cancel(c)) => control::cancel(&c),
+            Some(Command::Integrations(c)) => integrations::run(&c),
         }
     };
     match result {

@@ -13,7 +13,7 @@ use crossbeam_channel::{Sender, unbounded};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DaemonConfig};
 use crate::engine::actor::{self, EngineMsg, Wiring};
-use crate::engine::core::{Command, Core};
+use crate::engine::core::{Command, Core, DaemonAlerts};
 use crate::engine::{Settings, restore};
 use crate::exec::attempt::Settings as ExecSettings;
 use crate::exec::pool;
@@ -129,6 +129,7 @@ pub struct Daemon {
     addr_file: PathBuf,
     engine: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
+    notifier: Option<crate::notify::Notifier>,
     writer: Option<JoinHandle<()>>,
     systemd: Option<systemd::Pinger>,
     lock: Option<PidLock>,
@@ -232,7 +233,29 @@ impl Daemon {
         let (inbox_tx, inbox) = unbounded();
         let seed = clock.now_utc().unix_timestamp_nanos().unsigned_abs() as u64
             ^ u64::from(std::process::id());
-        let core = Core::new(Arc::new(config), Settings::of(&daemon.scheduler), &restored, seed);
+        let config = Arc::new(config);
+        let mut core = Core::new(config.clone(), Settings::of(&daemon.scheduler), &restored, seed);
+        core.set_alerts(DaemonAlerts {
+            on_sla_breach: daemon.alerts.on_sla_breach.clone(),
+            on_forced_kill: daemon.alerts.on_forced_kill.clone(),
+        });
+        let (notice_tx, notices) = unbounded();
+        let notify_settings = crate::notify::Settings {
+            http: daemon.http_client.clone(),
+            give_up_after: daemon.alerts.give_up_after,
+            on_daemon_start: daemon.alerts.on_daemon_start.clone(),
+            db: paths.db.clone(),
+            pragmas,
+        };
+        let notifier = crate::notify::spawn(
+            config,
+            notify_settings,
+            notices,
+            store.clone(),
+            clock.clone(),
+            log.clone(),
+        )
+        .map_err(io("cannot start the notifier"))?;
         let api_clock = clock.clone();
         let store_handle = store.clone();
         let (sd, pinger) = systemd::start(daemon.process.watchdog_interval, log)
@@ -242,7 +265,7 @@ impl Daemon {
             events,
             orders,
             store,
-            notices: None,
+            notices: Some(notice_tx),
             log: log.clone(),
             audit,
             stopping: sd.stopping(),
@@ -255,6 +278,7 @@ impl Daemon {
             log: log.clone(),
             systemd: sd.clone(),
             auth: auth.clone(),
+            notifier: Some(notifier.control()),
         };
         platform::handle_signals(inbox_tx.clone(), reloader.clone(), log.clone())
             .map_err(io("cannot handle signals"))?;
@@ -275,6 +299,7 @@ impl Daemon {
             daemon: Arc::new(daemon.clone()),
             auth,
             dropped_lines: dropped,
+            notifier: Some(notifier.control()),
         };
         let api = start_api(&ctx, paths, daemon, tls, log);
         let api = match api {
@@ -303,6 +328,7 @@ impl Daemon {
             addr_file: paths.data.join("api.addr"),
             engine: Some(engine),
             workers,
+            notifier: Some(notifier),
             writer: Some(writer),
             systemd: pinger,
             lock: Some(lock),
@@ -329,6 +355,9 @@ impl Daemon {
         }
         for w in self.workers.drain(..) {
             let _ = w.join();
+        }
+        if let Some(n) = self.notifier.take() {
+            n.join();
         }
         if let Some(w) = self.writer.take() {
             let _ = w.join();
@@ -540,6 +569,8 @@ pub struct Reloader {
     systemd: systemd::Systemd,
     /// The API's authenticator (its token file is read again).
     auth: Arc<crate::api::auth::Auth>,
+    /// The notifier, told of the new integrations.
+    notifier: Option<Sender<crate::notify::Control>>,
 }
 
 impl Reloader {
@@ -558,7 +589,12 @@ impl Reloader {
             }
         }
         let result = match load_for_reload(&self.husky_yaml) {
-            Ok(config) => Ok(apply(Command::Reload(config))),
+            Ok(config) => {
+                if let Some(n) = &self.notifier {
+                    let _ = n.send(crate::notify::Control::Config(config.clone()));
+                }
+                Ok(apply(Command::Reload(config)))
+            }
             Err(errors) => {
                 self.log.warn("reload rejected: the configuration in force stays");
                 for e in &errors {

@@ -280,8 +280,10 @@ pub struct Notice {
     pub attempt: u32,
     /// Its status at the time.
     pub status: RunStatus,
-    /// Its reason, if any.
+    /// Why it is in its status (an exit code, a timeout, the SLA), if known.
     pub reason: Option<String>,
+    /// The reason given when it was triggered (`husky run --reason`), if any.
+    pub run_reason: Option<String>,
     /// What started it.
     pub trigger: Trigger,
     /// Its dependency cycle.
@@ -1408,6 +1410,7 @@ impl Core {
             attempt: run.attempt,
             status: said.status,
             reason: said.reason,
+            run_reason: run.reason.clone(),
             trigger: run.trigger,
             cycle_id: run.cycle.clone(),
             sla_breached: run.sla_breached,

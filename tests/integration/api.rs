@@ -13,6 +13,10 @@ use serde_json::{Value, json};
 use crate::util::{TestDir, http};
 
 const JOBS: &str = r#"version: "1"
+integrations:
+  hook:
+    provider: webhook
+    webhook_url: http://127.0.0.1:9/nobody-listens
 jobs:
   ok:
     description: prints and captures
@@ -184,6 +188,11 @@ fn every_route_answers_with_its_success_and_its_errors() {
         ("/api/db/run_outputs", "GET", "/api/db/run_outputs?job=ok", "", 200),
         ("/api/db/run_outputs", "GET", "/api/db/run_outputs?run_id=x", "", 400),
         ("/api/db/alerts", "GET", "/api/db/alerts", "", 200),
+        ("/api/db/alerts/{id}/retry", "POST", "/api/db/alerts/x/retry", "", 400),
+        ("/api/db/alerts/{id}/retry", "POST", "/api/db/alerts/999/retry", "", 404),
+        ("/api/alerts/{id}/retry", "POST", "/api/alerts/999/retry", "", 404),
+        ("/api/integrations", "GET", "/api/integrations", "", 200),
+        ("/api/integrations/{name}/test", "POST", "/api/integrations/nope/test", "", 404),
         ("/api/db/prune", "POST", "/api/db/prune", r#"{"dry_run": true}"#, 200),
         ("/api/db/prune", "POST", "/api/db/prune", r#"{"dry_run": "yes"}"#, 400),
         ("/api/config", "GET", "/api/config", "", 200),
@@ -212,6 +221,22 @@ fn every_route_answers_with_its_success_and_its_errors() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // An integration test that cannot be delivered is answered (ok false) and recorded as a
+    // failed alert; sent again, it is pending (retried in the background), so a second retry
+    // is a conflict.
+    for (path, retry) in [("/api/db/alerts/{id}/retry", "/api/db/alerts"), ("/api/alerts/{id}/retry", "/api/alerts")] {
+        let (code, v) = d.call("POST", "/api/integrations/hook/test", "");
+        assert_eq!((code, v["ok"].as_bool()), (200, Some(false)), "{v}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.contains("nobody-listens")), "redacted: {v}");
+        let id = v["alert_id"].as_i64().expect("alert id");
+        let (code, v) = d.call("POST", &format!("{retry}/{id}/retry"), "");
+        assert_eq!(code, 200, "{v}");
+        served.insert(format!("POST {path}"));
+        let (code, v) = d.call("POST", &format!("{retry}/{id}/retry"), "");
+        assert_eq!((code, v["error"].as_str()), (409, Some("alert is already pending retry")));
+    }
+    served.insert("POST /api/integrations/{name}/test".into());
 
     // The answers themselves, where the status alone says little.
     let (_, jobs) = d.call("GET", "/api/jobs?tag=etl", "");

@@ -11,6 +11,8 @@ mod fuzz;
 #[cfg(target_os = "linux")]
 mod live;
 #[cfg(target_os = "linux")]
+mod notify;
+#[cfg(target_os = "linux")]
 mod operator;
 mod oracle;
 mod prune;
