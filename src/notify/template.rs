@@ -458,7 +458,9 @@ fn condition(
         [(_, "not"), (at, var)] => variable(*at, var).map(|v| (v, true)),
         [(at, word)] if GO_FUNCTIONS.contains(word) => Err(function_call(*at, word)),
         [(at, var)] => variable(*at, var).map(|v| (v, false)),
-        [(at, word), ..] if GO_FUNCTIONS.contains(word) => Err(function_call(*at, word)),
+        [(at, word), ..] if *word != "not" && GO_FUNCTIONS.contains(word) => {
+            Err(function_call(*at, word))
+        }
         [(_, "not"), _, (at, word), ..] | [_, (at, word), ..] => Err(Unlocated::new(
             *at,
             format!("unexpected {word}: a condition is one variable, or not and one variable"),
@@ -691,6 +693,10 @@ mod tests {
         );
         check("{{ if }}x{{ end }}", "error 1:4 if needs a condition | {{ if not VAR }}");
         check("{{ if not }}x{{ end }}", "error 1:7 not needs a variable");
+        check(
+            "{{ if not run.id run.status }}x{{ end }}",
+            "error 1:18 unexpected run.status: a condition",
+        );
         check(
             "{{ if run.id }}{{ else job.name }}{{ end }}",
             "error 1:24 unexpected job.name after else",
