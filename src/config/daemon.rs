@@ -637,9 +637,11 @@ pub(super) fn validate(path: &Path, text: &str) -> (Option<DaemonConfig>, Diagno
             }
         }
     }
-    if let Some(m) =
-        r.section(&top, "alerts", &["on_daemon_start", "on_sla_breach", "on_forced_kill"])
-    {
+    if let Some(m) = r.section(
+        &top,
+        "alerts",
+        &["on_daemon_start", "on_sla_breach", "on_forced_kill", "give_up_after"],
+    ) {
         let list = |r: &mut Reader<'_>, key| {
             m.str_list(r.d, key)
                 .unwrap_or_default()
@@ -650,6 +652,7 @@ pub(super) fn validate(path: &Path, text: &str) -> (Option<DaemonConfig>, Diagno
         cfg.alerts.on_daemon_start = list(r, "on_daemon_start");
         cfg.alerts.on_sla_breach = list(r, "on_sla_breach");
         cfg.alerts.on_forced_kill = list(r, "on_forced_kill");
+        cfg.alerts.give_up_after = r.duration(&m, "give_up_after", false, cfg.alerts.give_up_after);
     }
     if let Some(m) = r.section(
         &top,
@@ -1249,10 +1252,16 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::format_duration;
 
     fn storage(retention: &str) -> (Option<StorageConfig>, Vec<String>) {
-        let text = format!("storage:\n  retention:\n{retention}");
-        let (cfg, d) = validate(Path::new("huskyd.yaml"), &text);
+        let (cfg, diags) = daemon(&format!("storage:\n  retention:\n{retention}"));
+        (cfg.map(|c| c.storage), diags)
+    }
+
+    /// The config when valid, and every diagnostic as `LINE:COL PATH: MESSAGE | HINT`.
+    fn daemon(text: &str) -> (Option<DaemonConfig>, Vec<String>) {
+        let (cfg, d) = validate(Path::new("huskyd.yaml"), text);
         let diags = d
             .into_sorted()
             .iter()
@@ -1262,7 +1271,46 @@ mod tests {
                 format!("{pos} {}: {}{hint}", d.path(), d.message)
             })
             .collect();
-        (cfg.map(|c| c.storage), diags)
+        (cfg, diags)
+    }
+
+    #[track_caller]
+    fn check_alerts(alerts: &str, expected: &str) {
+        let (cfg, diags) = daemon(&format!("alerts:\n{alerts}"));
+        match cfg {
+            Some(c) => {
+                assert_eq!(diags, Vec::<String>::new());
+                assert_eq!(format_duration(c.alerts.give_up_after), expected, "{alerts:?}");
+            }
+            None => assert_eq!(diags, [expected], "{alerts:?}"),
+        }
+    }
+
+    #[test]
+    fn alerts_give_up_after() {
+        assert_eq!(DaemonConfig::default().alerts.give_up_after, time::Duration::hours(24));
+        check_alerts("  on_daemon_start: [\"slack:#ops\"]\n", "24h");
+        check_alerts("  give_up_after: 2d\n", "48h");
+        check_alerts("  give_up_after: 90m\n", "1h30m");
+        check_alerts("  give_up_after: ~\n", "24h");
+        check_alerts(
+            "  give_up_after: 0s\n",
+            "2:18 alerts.give_up_after: \"0s\" must not be zero or negative",
+        );
+        check_alerts(
+            "  give_up_after: 12\n",
+            "2:18 alerts.give_up_after: expected a duration string, got a number (12) \
+             | add a unit: give_up_after: 12s",
+        );
+        check_alerts(
+            "  give_up_after: soon\n",
+            "2:18 alerts.give_up_after: invalid duration \"soon\": not a duration | \
+             durations look like 90s, 15m, 1h30m, 30d (units: ms s m h d w)",
+        );
+        check_alerts(
+            "  give_up_afer: 1h\n",
+            "2:3 alerts.give_up_afer: unknown field | did you mean `give_up_after`?",
+        );
     }
 
     #[track_caller]

@@ -10,8 +10,9 @@ use super::env::{EnvSource, interpolate};
 use super::frequency::{TimeUse, parse_frequency, parse_time};
 use super::model::*;
 use super::read::{Map, join, string, type_error};
-use super::yaml::{Entry, Pos, Value};
+use super::yaml::{Entry, Node, Pos, Value};
 use crate::dag::{Dag, DagError, EdgeKind, NodeSpec};
+use crate::notify::template::{Template, TemplateError};
 
 const TOP_KEYS: &[&str] = &["version", "defaults", "integrations", "jobs"];
 const DEFAULT_KEYS: &[&str] = &[
@@ -45,10 +46,21 @@ const JOB_KEYS: &[&str] = &[
     "output",
 ];
 const NOTIFY_EVENTS: &[&str] = &["on_failure", "on_success", "on_sla_breach", "on_retry"];
-const NOTIFY_KEYS: &[&str] = &["channel", "message", "attach_logs", "only_after_failure"];
+const NOTIFY_KEYS: &[&str] =
+    &["channel", "message", "attach_logs", "only_after_failure", "cooldown"];
 const HEALTHCHECK_KEYS: &[&str] = &["command", "timeout", "on_fail"];
-const INTEGRATION_KEYS: &[&str] =
-    &["provider", "webhook_url", "routing_key", "host", "port", "username", "password", "from"];
+const INTEGRATION_KEYS: &[&str] = &[
+    "provider",
+    "webhook_url",
+    "routing_key",
+    "host",
+    "port",
+    "username",
+    "password",
+    "from",
+    "secret",
+    "url",
+];
 const MAX_TAGS: usize = 10;
 const MAX_TAG_LEN: usize = 32;
 
@@ -84,7 +96,7 @@ fn validate_into(path: &Path, text: &str, env: &EnvSource, d: &mut Diagnostics) 
         d.error(jobs_entry.key_pos, Scope::Top, "jobs", "at least one job must be defined");
         return None;
     }
-    let ctx = JobCtx { defaults: &defaults, integrations: &integrations, env };
+    let ctx = JobCtx { defaults: &defaults, integrations: &integrations, env, source: text };
     let mut jobs = Vec::with_capacity(job_entries.len());
     let mut refs: HashMap<String, Vec<Pos>> = HashMap::new();
     for entry in job_entries {
@@ -336,6 +348,8 @@ struct JobCtx<'a> {
     defaults: &'a Defaults,
     integrations: &'a BTreeMap<String, Integration>,
     env: &'a EnvSource,
+    /// The file's text, to place template errors inside their scalar.
+    source: &'a str,
 }
 
 /// Reads one job. Returns the job when its fields are valid, and the positions of its upstream
@@ -453,7 +467,7 @@ fn read_job(d: &mut Diagnostics, entry: &Entry, ctx: &JobCtx<'_>) -> (Option<Job
 
     let env = read_env(d, &m, ctx.env);
     let tags = read_tags(d, &m);
-    let notify = read_notify(d, &m, ctx.integrations);
+    let notify = read_notify(d, &m, ctx);
     let healthcheck = read_healthcheck(d, &m);
     let output = read_output(d, &m);
 
@@ -631,11 +645,8 @@ fn fix_tag(tag: &str) -> String {
     lowered.trim_start_matches('-').to_owned()
 }
 
-fn read_notify(
-    d: &mut Diagnostics,
-    m: &Map<'_, '_>,
-    integrations: &BTreeMap<String, Integration>,
-) -> Notify {
+fn read_notify(d: &mut Diagnostics, m: &Map<'_, '_>, ctx: &JobCtx<'_>) -> Notify {
+    let integrations = ctx.integrations;
     let mut out = Notify::default();
     let Some((entries, pos)) = m.map(d, "notify") else {
         return out;
@@ -663,7 +674,23 @@ fn read_notify(
                 let channel = om
                     .require(d, "channel")
                     .and_then(|c| string(d, m.scope, &join(&field, "channel"), &c.value));
-                let message = om.str(d, "message").map(|(s, _)| s.to_owned());
+                let message = om.str(d, "message").map(|(text, _)| {
+                    if let (Err(err), Some(node)) = (Template::parse(text), om.get("message")) {
+                        let field = join(&field, "message");
+                        let pos = template_error_pos(ctx.source, &node.value, text, &err);
+                        let diag = d.error(
+                            pos,
+                            m.scope,
+                            &field,
+                            format!("invalid message template: {}", err.message),
+                        );
+                        if let Some(h) = err.hint {
+                            diag.hint(h);
+                        }
+                    }
+                    text.to_owned()
+                });
+                let cooldown = positive_duration(d, &om, "cooldown");
                 let attach_logs = om.str(d, "attach_logs").map_or(AttachLogs::None, |(s, p)| {
                     attach_logs(s).unwrap_or_else(|| {
                         d.warning(
@@ -685,7 +712,7 @@ fn read_notify(
                             message,
                             attach_logs,
                             only_after_failure,
-                            cooldown: None,
+                            cooldown,
                         },
                         pos,
                     )
@@ -715,6 +742,39 @@ fn read_notify(
         *slot = Some(target);
     }
     out
+}
+
+/// Where a template error stands in the file: inside the scalar when the text up to the error
+/// can be matched with the source (a plain or quoted scalar on one line, a literal `|` block),
+/// else the scalar's own position.
+fn template_error_pos(source: &str, node: &Node, text: &str, err: &TemplateError) -> Pos {
+    let start = node.pos;
+    let lines: Vec<&str> = source.lines().collect();
+    let column = start.column.saturating_sub(1);
+    let Some(first) = lines.get(start.line.wrapping_sub(1)) else { return start };
+    // A quoted scalar's position is its opening quote, which the text does not contain.
+    let quoted =
+        first.chars().nth(column).is_some_and(|q| matches!(q, '"' | '\'') && !text.starts_with(q));
+    if quoted && err.line > 1 {
+        return start;
+    }
+    let skip = usize::from(quoted);
+    // Line k of the text must be line start.line + k - 1 of the file, from the same column.
+    for (k, want) in text.split('\n').enumerate().take(err.line) {
+        let Some(src) = lines.get(start.line - 1 + k) else { return start };
+        let from = if k == 0 { column + skip } else { column };
+        let got: String = src.chars().skip(from).collect();
+        let ok = if k + 1 == err.line {
+            let prefix: String = want.chars().take(err.column - 1).collect();
+            got.starts_with(&prefix)
+        } else {
+            got == want
+        };
+        if !ok {
+            return start;
+        }
+    }
+    Pos { line: start.line + err.line - 1, column: start.column + skip + err.column - 1 }
 }
 
 fn attach_logs(text: &str) -> Option<AttachLogs> {
@@ -913,6 +973,23 @@ fn read_integrations(
                 .map(|(raw, pos)| interpolate_field(d, Scope::Top, &im.field(key), pos, raw, env))
         };
         let webhook_url = secret(d, "webhook_url");
+        let signing_secret = match im.get("secret") {
+            Some(e) if provider != Provider::Webhook => {
+                d.warning(
+                    e.key_pos,
+                    Scope::Top,
+                    &im.field("secret"),
+                    format!(
+                        "secret only signs provider webhook requests; it is ignored for provider {:?}",
+                        provider.name()
+                    ),
+                )
+                .hint("remove it, or use provider: webhook for a signed generic webhook");
+                None
+            }
+            _ => secret(d, "secret").filter(|s| !s.is_empty()),
+        };
+        let url = read_integration_url(d, &im, provider);
         let routing_key = secret(d, "routing_key");
         let username = secret(d, "username");
         let password = secret(d, "password");
@@ -951,13 +1028,69 @@ fn read_integrations(
                     username,
                     password,
                     from,
-                    secret: None,
-                    url: None,
+                    secret: signing_secret,
+                    url,
                 },
             );
         }
     }
     out
+}
+
+/// `integrations.<name>.url`: PagerDuty's Events API endpoint; ignored (warning) elsewhere.
+fn read_integration_url(
+    d: &mut Diagnostics,
+    im: &Map<'_, '_>,
+    provider: Provider,
+) -> Option<String> {
+    let field = im.field("url");
+    if provider != Provider::PagerDuty {
+        let e = im.get("url")?;
+        let diag = d.warning(
+            e.key_pos,
+            Scope::Top,
+            &field,
+            format!(
+                "url only sets the PagerDuty endpoint; it is ignored for provider {:?}",
+                provider.name()
+            ),
+        );
+        match provider {
+            Provider::Slack | Provider::Discord | Provider::Webhook => {
+                diag.hint("did you mean `webhook_url`?")
+            }
+            Provider::Smtp | Provider::PagerDuty => diag.hint("remove it"),
+        };
+        return None;
+    }
+    let (text, pos) = im.str(d, "url")?;
+    let host = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(h) if !h.is_empty() && !text.contains(char::is_whitespace) => Some(text.to_owned()),
+        Some(_) => {
+            d.error(
+                pos,
+                Scope::Top,
+                &field,
+                format!("url {text:?} is not a valid URL: it needs a host and no spaces"),
+            )
+            .hint("e.g. url: https://events.pagerduty.com/v2/enqueue");
+            None
+        }
+        None => {
+            d.error(
+                pos,
+                Scope::Top,
+                &field,
+                format!("url {text:?} must start with http:// or https://"),
+            )
+            .hint("e.g. url: https://events.pagerduty.com/v2/enqueue");
+            None
+        }
+    }
 }
 
 /// Builds the DAG, turning its errors into located diagnostics.

@@ -79,7 +79,9 @@ pub fn husky_view(c: &Config, secrets: Secrets) -> Value {
             .opt("port", (i.port != 0).then_some(i.port))
             .opt("username", i.username.as_deref().map(|v| secrets.show(v)))
             .opt("password", i.password.as_deref().map(|v| secrets.show(v)))
-            .opt("from", i.from.as_deref().map(s));
+            .opt("from", i.from.as_deref().map(s))
+            .opt("secret", i.secret.as_deref().map(|v| secrets.show(v)))
+            .opt("url", i.url.as_deref().map(s));
         integrations = integrations.set(name, o);
     }
     let mut jobs = Obj::default();
@@ -164,6 +166,7 @@ fn notify_view(t: &NotifyTarget) -> Obj {
         .opt("message", t.message.as_deref().map(s))
         .set("attach_logs", s(&attach))
         .set("only_after_failure", t.only_after_failure)
+        .opt("cooldown", t.cooldown.map(dur))
 }
 
 fn retry_delay(r: RetryDelay) -> Value {
@@ -357,7 +360,8 @@ pub fn daemon_view(c: &DaemonConfig, secrets: Secrets) -> Value {
     let alerts = Obj::default()
         .set("on_daemon_start", list(&al.on_daemon_start))
         .set("on_sla_breach", list(&al.on_sla_breach))
-        .set("on_forced_kill", list(&al.on_forced_kill));
+        .set("on_forced_kill", list(&al.on_forced_kill))
+        .set("give_up_after", dur(al.give_up_after));
     let db = &c.dashboard;
     let dashboard = Obj::default()
         .set("enabled", db.enabled)

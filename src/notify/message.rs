@@ -134,6 +134,8 @@ pub fn variable(n: &Notice, name: &str) -> String {
         "job.description" => j.description.clone(),
         "job.frequency" => j.frequency_raw.clone(),
         "job.retries" => j.retries.to_string(),
+        // Go's rendering of a slice, except that no tags is empty (false in an `if`).
+        "job.tags" if j.tags.is_empty() => String::new(),
         "job.tags" => format!("[{}]", j.tags.join(" ")),
         "job.timezone" => j.timezone.clone().unwrap_or_default(),
         "job.sla" => j.sla.map(format_duration).unwrap_or_default(),

@@ -15,6 +15,9 @@ pub mod message;
 pub mod outbox;
 pub mod payload;
 pub mod redact;
+pub mod script;
+pub mod smtp;
+pub mod template;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -91,6 +94,3 @@ pub struct Settings {
     /// Its pragmas.
     pub pragmas: Pragmas,
 }
-pub mod script;
-pub mod smtp;
-pub mod template;

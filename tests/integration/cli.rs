@@ -166,6 +166,7 @@ fn config_show_applies_defaults_and_redacts() {
     let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!(v["api"]["addr"], "127.0.0.1:8420");
     assert_eq!(v["scheduler"]["max_concurrent_jobs"], 32);
+    assert_eq!(v["alerts"]["give_up_after"], "24h");
     let retention = &v["storage"]["retention"];
     assert_eq!(retention["keep_last_failures"], 0);
     assert_eq!(retention["max_log_bytes_per_run"], "10 MiB");
@@ -186,6 +187,37 @@ fn config_show_applies_defaults_and_redacts() {
     // The YAML output is itself a valid huskyd.yaml.
     dir.write("shown/huskyd.yaml", &out.stdout);
     dir.husky(&["validate", "--daemon-config", "shown/huskyd.yaml"]).expect(0);
+}
+
+#[test]
+fn config_show_prints_the_notify_extensions() {
+    let dir = TestDir::new();
+    dir.write(
+        "husky.yaml",
+        "version: \"1\"\nintegrations:\n  webhook:\n    webhook_url: https://hooks.test/x\n    \
+         secret: \"${env:HUSKY_TEST_TOKEN}\"\n  pagerduty:\n    routing_key: k\n    \
+         url: https://events.test/v2/enqueue\njobs:\n  j:\n    description: d\n    \
+         frequency: manual\n    command: \"true\"\n    notify:\n      on_failure:\n        \
+         channel: \"webhook:\"\n        message: \"{{ job.name }} {{ run.status }}\"\n        \
+         cooldown: 90m\n",
+    );
+    let out = dir
+        .husky(&["config", "show", "--format", "json"])
+        .env("HUSKY_TEST_TOKEN", "s3cret")
+        .expect(0);
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(v["integrations"]["webhook"]["secret"], "***");
+    assert_eq!(v["integrations"]["pagerduty"]["url"], "https://events.test/v2/enqueue");
+    let target = &v["jobs"]["j"]["notify"]["on_failure"];
+    assert_eq!(target["cooldown"], "1h30m");
+    assert_eq!(target["message"], "{{ job.name }} {{ run.status }}");
+    let out = dir
+        .husky(&["config", "show", "--show-secrets"])
+        .env("HUSKY_TEST_TOKEN", "s3cret")
+        .expect(0);
+    assert!(out.stdout.contains("secret: s3cret"), "{}", out.stdout);
+    dir.write("shown/husky.yaml", &out.stdout);
+    dir.husky(&["validate", "--config", "shown/husky.yaml"]).expect(0);
 }
 
 #[test]

@@ -548,6 +548,130 @@ fn notify_forms() {
     );
 }
 
+/// Asserts one error (as in [`errors`]) whose hint contains `hint`.
+#[track_caller]
+fn error_with_hint(yaml: &str, expected: &str, hint: &str) {
+    errors(yaml, &[expected]);
+    let loaded = validate_husky(Path::new("husky.yaml"), yaml, &env());
+    let got = loaded.errors().next().and_then(|d| d.hint.clone()).unwrap_or_default();
+    assert!(got.contains(hint), "hint {got:?} lacks {hint:?} in:\n{yaml}");
+}
+
+/// A job whose notify.on_failure goes to an ad-hoc webhook with the given extra lines (line 11
+/// onwards, indented under on_failure).
+fn on_failure(lines: &[&str]) -> String {
+    let mut fields = vec!["notify:", "  on_failure:", "    channel: \"webhook:https://x.test\""];
+    let owned: Vec<String> = lines.iter().map(|l| format!("    {l}")).collect();
+    fields.extend(owned.iter().map(String::as_str));
+    job(&fields)
+}
+
+#[test]
+fn notify_message_templates_are_checked_at_load() {
+    let c = valid(&on_failure(&[
+        "message: \"{{ .job.name }} {{if not run.sla_breached}}failed{{else}}late{{end}} -{{- run.status }}\"",
+    ]));
+    let t = c.jobs[0].notify.on_failure.as_ref().expect("on_failure");
+    assert!(t.message.as_deref().is_some_and(|m| m.starts_with("{{ .job.name }}")));
+    // Quoted and plain one-line scalars: the column of the problem inside the string.
+    error_with_hint(
+        &on_failure(&["message: \"{{ job.nme }} failed\""]),
+        "11:22 jobs.j.notify.on_failure.message: invalid message template: unknown variable job.nme",
+        "did you mean {{ job.name }}?",
+    );
+    error_with_hint(
+        &on_failure(&["message: 'x {{ run.stauts }}'"]),
+        "11:24 jobs.j.notify.on_failure.message: unknown variable run.stauts",
+        "did you mean {{ run.status }}?",
+    );
+    error_with_hint(
+        &on_failure(&["message: x {{ run.elapsed }}"]),
+        "11:23 jobs.j.notify.on_failure.message: unknown variable run.elapsed",
+        "variables: job.name, job.description",
+    );
+    // A literal block: the line and column inside the block.
+    error_with_hint(
+        &on_failure(&["message: |", "  Job {{ job.name }}", "  {{ range job.tags }}x{{ end }}"]),
+        "13:14 jobs.j.notify.on_failure.message: invalid message template: {{ range }} is not supported",
+        "templates support {{ VAR }}",
+    );
+    // Escapes before the problem: the scalar's own position.
+    errors(
+        &on_failure(&["message: \"a\\tb {{ nope }}\""]),
+        &["11:18 jobs.j.notify.on_failure.message: unknown variable nope"],
+    );
+    errors(
+        &on_failure(&["message: \"{{ if run.id }}retrying\""]),
+        &["11:19 jobs.j.notify.on_failure.message: {{ if }} is not closed"],
+    );
+    errors(
+        &on_failure(&["message: \"{{ job.name | upper }}\""]),
+        &["11:31 jobs.j.notify.on_failure.message: pipelines (|) are not supported"],
+    );
+}
+
+#[test]
+fn notify_cooldown() {
+    let c = valid(&on_failure(&["cooldown: 30m"]));
+    let t = c.jobs[0].notify.on_failure.as_ref().expect("on_failure");
+    assert_eq!(t.cooldown, Some(time::Duration::minutes(30)));
+    assert_eq!(valid(&on_failure(&[])).jobs[0].notify.on_failure.as_ref().unwrap().cooldown, None);
+    error_with_hint(
+        &on_failure(&["cooldown: 0s"]),
+        "11:19 jobs.j.notify.on_failure.cooldown: \"0s\" must be greater than zero",
+        "remove cooldown",
+    );
+    error_with_hint(
+        &on_failure(&["cooldown: 15"]),
+        "11:19 jobs.j.notify.on_failure.cooldown: expected a duration string, got a number (15)",
+        "add a unit: cooldown: 15s or 15m",
+    );
+    errors(
+        &on_failure(&["cooldown: 1 hour"]),
+        &["11:19 jobs.j.notify.on_failure.cooldown: invalid duration \"1 hour\""],
+    );
+    errors(
+        &on_failure(&["cooldwn: 1h"]),
+        &["11:9 jobs.j.notify.on_failure.cooldwn: unknown field"],
+    );
+}
+
+#[test]
+fn integration_secret_and_url() {
+    let top = |integrations: &str| {
+        format!(
+            "version: \"1\"\nintegrations:\n{integrations}jobs:\n  j: {{description: d, frequency: manual, command: x}}\n"
+        )
+    };
+    let c = valid(&top(
+        "  webhook:\n    webhook_url: https://hooks.test/x\n    secret: \"${env:SET_VAR}\"\n  pagerduty:\n    routing_key: k\n    url: http://127.0.0.1:9/v2/enqueue\n",
+    ));
+    assert_eq!(c.integrations["webhook"].secret.as_deref(), Some("value-from-env"));
+    assert_eq!(c.integrations["pagerduty"].url.as_deref(), Some("http://127.0.0.1:9/v2/enqueue"));
+    assert_eq!(c.integrations["pagerduty"].secret, None);
+    let slack = top("  slack:\n    webhook_url: https://hooks.test/x\n    secret: s3cret\n");
+    warnings(
+        &slack,
+        &[
+            "5:5 integrations.slack.secret: secret only signs provider webhook requests; it is ignored for provider \"slack\"",
+        ],
+    );
+    assert_eq!(valid(&slack).integrations["slack"].secret, None);
+    warnings(
+        &top("  discord:\n    webhook_url: https://hooks.test/x\n    url: https://hooks.test/y\n"),
+        &["5:5 integrations.discord.url: url only sets the PagerDuty endpoint; it is ignored"],
+    );
+    error_with_hint(
+        &top("  pagerduty:\n    routing_key: k\n    url: events.pagerduty.com/v2/enqueue\n"),
+        "5:10 integrations.pagerduty.url: url \"events.pagerduty.com/v2/enqueue\" must start with http:// or https://",
+        "e.g. url: https://events.pagerduty.com/v2/enqueue",
+    );
+    errors(
+        &top("  pd:\n    provider: pagerduty\n    routing_key: k\n    url: \"https:///v2\"\n"),
+        &["6:10 integrations.pd.url: url \"https:///v2\" is not a valid URL"],
+    );
+}
+
 #[test]
 fn integrations_aggregate_errors() {
     let yaml = "version: \"1\"\nintegrations:\n  slack:\n    provider: slack\n  smtp:\n    port: 25\n  pagerduty: {}\n  mail:\n    provider: smtp\n    host: mail.example\n    from: husky@example\n    port: 99999\njobs:\n  j: {description: d, frequency: manual, command: x}\n";

@@ -22,6 +22,7 @@ const SCHEMA_LOOSER: &[(&str, &str)] = &[
     ("on-duplicate-day", "duplicate days inside the on:[...] string"),
     ("every-range", "the interval's value (1s <= d < 24h) inside the frequency string"),
     ("size-range", "whether a size with a unit (9000000000 GiB) fits in 2^63 - 1 bytes"),
+    ("message-template", "notify messages are parsed as templates (variables, actions)"),
 ];
 
 fn to_json(node: &Node) -> Json {
