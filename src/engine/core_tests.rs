@@ -991,3 +991,78 @@ fn a_forced_shutdown_kills_at_once_and_leaves_queued_runs_pending_for_the_next_s
     assert_eq!(w.rows[&queued].status, RunStatus::Pending, "re-armed at the next start");
     assert!(w.running.is_empty());
 }
+
+// ---- notices: cooldown, resolve, daemon-level alerts ------------------------------------------
+
+#[test]
+fn a_cooldown_holds_repeats_back_and_the_next_notice_counts_them() {
+    let body = "frequency: manual\nnotify:\n  on_failure:\n    channel: slack:#ops\n    cooldown: 10m";
+    let mut w = World::new(&yaml(&job("j", body)));
+    for _ in 0..3 {
+        w.run("j");
+        w.complete("j", 1);
+        w.advance(Duration::minutes(2));
+    }
+    assert_eq!(w.notices.len(), 1, "two held back within 10 minutes");
+    assert_eq!(w.notices[0].suppressed, 0);
+    assert_eq!(w.logs.iter().filter(|l| l.contains("held back by its cooldown")).count(), 2);
+    // 10 minutes after the one sent, the next goes out and says two were held back.
+    w.advance(Duration::minutes(4));
+    w.run("j");
+    w.complete("j", 1);
+    assert_eq!(w.notices.len(), 2);
+    assert_eq!(w.notices[1].suppressed, 2);
+    // The count starts again.
+    w.advance(Duration::minutes(11));
+    w.run("j");
+    w.complete("j", 1);
+    assert_eq!((w.notices.len(), w.notices[2].suppressed), (3, 0));
+}
+
+#[test]
+fn a_success_after_a_failure_raises_resolve_on_the_failure_channel() {
+    let body = "frequency: manual\nnotify:\n  on_failure: pagerduty:p1";
+    let mut w = World::new(&yaml(&job("j", body)));
+    w.run("j");
+    w.complete("j", 0);
+    assert!(w.notices.is_empty(), "a success after a success resolves nothing");
+    w.run("j");
+    w.complete("j", 1);
+    w.run("j");
+    let id = w.complete("j", 0);
+    let events: Vec<Event> = w.notices.iter().map(|n| n.event).collect();
+    assert_eq!(events, [Event::Failure, Event::Resolve]);
+    let n = &w.notices[1];
+    assert_eq!((n.run_id, n.status, n.target.channel.as_str()), (id, RunStatus::Success, "pagerduty:p1"));
+    assert_eq!(n.ended.and_then(|e| e.exit_code), Some(0));
+}
+
+#[test]
+fn daemon_alerts_catch_sla_breaches_without_a_job_channel_and_forced_kills() {
+    let mut w = World::new(&yaml(&job("j", "frequency: manual\nsla: 1m")));
+    w.core.set_alerts(DaemonAlerts {
+        on_sla_breach: vec!["slack:#sla".into(), "email:ops@example.com".into()],
+        on_forced_kill: vec!["slack:#kills".into()],
+    });
+    let id = w.run("j").run_id;
+    w.start(id);
+    w.advance(Duration::minutes(2));
+    let sla: Vec<(&str, Event, bool)> =
+        w.notices.iter().map(|n| (n.target.channel.as_str(), n.event, n.sla_breached)).collect();
+    assert_eq!(sla, [("slack:#sla", Event::SlaBreach, true), ("email:ops@example.com", Event::SlaBreach, true)]);
+    // The run times out and its processes have to be killed.
+    let result = AttemptResult {
+        outcome: Outcome { pid: Some(4242), signal: Some(9), timed_out: true, ..Outcome::default() },
+        status: RunStatus::Failed,
+        status_reason: Some("timed out".into()),
+        hc: None,
+        outputs: Vec::new(),
+        warnings: Vec::new(),
+    };
+    w.running.retain(|a| a.run_id != id);
+    let at = w.utc;
+    w.input(Input::Run(RunEvent::Finished { run_id: id, result: Box::new(result), at }));
+    let kill = w.notices.iter().find(|n| n.event == Event::ForcedKill).expect("forced kill notice");
+    assert_eq!((kill.target.channel.as_str(), kill.run_id), ("slack:#kills", id));
+    assert!(kill.reason.as_deref().is_some_and(|r| r.contains("killed")), "{:?}", kill.reason);
+}
