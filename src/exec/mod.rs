@@ -21,7 +21,27 @@ mod windows;
 #[cfg(windows)]
 use windows as platform;
 
+pub(crate) use platform::{Group, reap};
 pub use platform::{become_subreaper, kill_orphans, start_time};
+
+/// Spawns `cmd` as the root of a process tree of its own, for the daemon's other programs
+/// (notification scripts): Unix: a new process group; Windows: a Job Object with kill-on-close
+/// (the process starts inside it). The caller sets stdio and the environment first; afterwards
+/// [`Group::kill`] ends the whole tree and [`reap`] waits for the main process. No limits.
+pub(crate) fn spawn_tree(
+    cmd: &mut std::process::Command,
+) -> std::io::Result<(std::process::Child, Group)> {
+    platform::prepare(cmd, Limits::default());
+    let mut child = cmd.spawn()?;
+    match Group::attach(&child, Limits::default()) {
+        Ok(group) => Ok((child, group)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = reap(child);
+            Err(e)
+        }
+    }
+}
 
 /// Resource limits of each job (Unix: rlimits set in the child before exec; Windows: limits of
 /// the run's job object; open files are not limited on Windows).
