@@ -54,9 +54,19 @@ fn missing(i: &Integration) -> Vec<&'static str> {
     let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
     match i.provider {
         Provider::Slack | Provider::Discord | Provider::Webhook => {
-            if blank(&i.webhook_url) { vec!["webhook_url"] } else { vec![] }
+            if blank(&i.webhook_url) {
+                vec!["webhook_url"]
+            } else {
+                vec![]
+            }
         }
-        Provider::PagerDuty => if blank(&i.routing_key) { vec!["routing_key"] } else { vec![] },
+        Provider::PagerDuty => {
+            if blank(&i.routing_key) {
+                vec!["routing_key"]
+            } else {
+                vec![]
+            }
+        }
         Provider::Smtp => [("host", &i.host), ("from", &i.from)]
             .into_iter()
             .filter(|(_, v)| blank(v))
@@ -86,7 +96,10 @@ pub fn retry(ctx: &Context, id: &str) -> Answer {
     let (reply, rx) = crossbeam_channel::bounded(1);
     ask(ctx, Control::Retry { id, reply })?;
     match rx.recv_timeout(wait(ctx)) {
-        Ok(Ok(())) => Ok(Out::Json(200, json!({ "ok": true, "message": format!("alert {id} queued for delivery") }))),
+        Ok(Ok(())) => Ok(Out::Json(
+            200,
+            json!({ "ok": true, "message": format!("alert {id} queued for delivery") }),
+        )),
         Ok(Err(e)) => Err(error(e)),
         Err(_) => Err(ApiError::unavailable("the notifier did not answer in time")),
     }

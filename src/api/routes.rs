@@ -288,9 +288,7 @@ fn route(ctx: &Context, reader: &mut Option<Reader>, rq: &Req<'_>, body: &str) -
         ("POST", ["api", "db", "alerts", id, "retry"] | ["api", "alerts", id, "retry"]) => {
             alerts::retry(ctx, id)
         }
-        ("GET", ["api", "integrations"]) => {
-            alerts::list(&*config(ctx)?, with_reader(ctx, reader)?)
-        }
+        ("GET", ["api", "integrations"]) => alerts::list(&*config(ctx)?, with_reader(ctx, reader)?),
         ("POST", ["api", "integrations", name, "test"]) => alerts::test(ctx, name),
         ("POST", ["api", "runs", id, "cancel"]) => {
             let run_id = run_id(id)?;

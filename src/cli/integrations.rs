@@ -59,7 +59,14 @@ pub fn run(cmd: &IntegrationsCmd) -> CliResult {
 fn list(cmd: &ListCmd) -> CliResult {
     let answer = cmd.client().get("/api/integrations").map_err(failed)?;
     let mut table = Table {
-        columns: vec!["name", "provider", "credentials", "last_delivery", "last_attempt_at", "error"],
+        columns: vec![
+            "name",
+            "provider",
+            "credentials",
+            "last_delivery",
+            "last_attempt_at",
+            "error",
+        ],
         rows: Vec::new(),
     };
     for i in answer.as_array().into_iter().flatten() {

@@ -996,7 +996,8 @@ fn a_forced_shutdown_kills_at_once_and_leaves_queued_runs_pending_for_the_next_s
 
 #[test]
 fn a_cooldown_holds_repeats_back_and_the_next_notice_counts_them() {
-    let body = "frequency: manual\nnotify:\n  on_failure:\n    channel: slack:#ops\n    cooldown: 10m";
+    let body =
+        "frequency: manual\nnotify:\n  on_failure:\n    channel: slack:#ops\n    cooldown: 10m";
     let mut w = World::new(&yaml(&job("j", body)));
     for _ in 0..3 {
         w.run("j");
@@ -1033,7 +1034,10 @@ fn a_success_after_a_failure_raises_resolve_on_the_failure_channel() {
     let events: Vec<Event> = w.notices.iter().map(|n| n.event).collect();
     assert_eq!(events, [Event::Failure, Event::Resolve]);
     let n = &w.notices[1];
-    assert_eq!((n.run_id, n.status, n.target.channel.as_str()), (id, RunStatus::Success, "pagerduty:p1"));
+    assert_eq!(
+        (n.run_id, n.status, n.target.channel.as_str()),
+        (id, RunStatus::Success, "pagerduty:p1")
+    );
     assert_eq!(n.ended.and_then(|e| e.exit_code), Some(0));
 }
 
@@ -1049,10 +1053,18 @@ fn daemon_alerts_catch_sla_breaches_without_a_job_channel_and_forced_kills() {
     w.advance(Duration::minutes(2));
     let sla: Vec<(&str, Event, bool)> =
         w.notices.iter().map(|n| (n.target.channel.as_str(), n.event, n.sla_breached)).collect();
-    assert_eq!(sla, [("slack:#sla", Event::SlaBreach, true), ("email:ops@example.com", Event::SlaBreach, true)]);
+    assert_eq!(
+        sla,
+        [("slack:#sla", Event::SlaBreach, true), ("email:ops@example.com", Event::SlaBreach, true)]
+    );
     // The run times out and its processes have to be killed.
     let result = AttemptResult {
-        outcome: Outcome { pid: Some(4242), signal: Some(9), timed_out: true, ..Outcome::default() },
+        outcome: Outcome {
+            pid: Some(4242),
+            signal: Some(9),
+            timed_out: true,
+            ..Outcome::default()
+        },
         status: RunStatus::Failed,
         status_reason: Some("timed out".into()),
         hc: None,

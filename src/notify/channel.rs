@@ -107,11 +107,16 @@ pub fn resolve(
 pub fn integration(name: &str, i: &Integration, target: &str) -> Result<Route, String> {
     let need = |v: &Option<String>, field: &str| {
         v.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-            format!("integration {name:?} has no {field} (field is required for provider {:?})", i.provider.name())
+            format!(
+                "integration {name:?} has no {field} (field is required for provider {:?})",
+                i.provider.name()
+            )
         })
     };
     Ok(match i.provider {
-        Provider::Slack => Route::Slack { url: need(&i.webhook_url, "webhook_url")?, channel: target.to_owned() },
+        Provider::Slack => {
+            Route::Slack { url: need(&i.webhook_url, "webhook_url")?, channel: target.to_owned() }
+        }
         Provider::Discord => Route::Discord { url: need(&i.webhook_url, "webhook_url")? },
         Provider::Webhook => {
             let url = if target.starts_with("http://") || target.starts_with("https://") {
@@ -128,7 +133,9 @@ pub fn integration(name: &str, i: &Integration, target: &str) -> Result<Route, S
         },
         Provider::Smtp => {
             if target.is_empty() {
-                return Err(format!("channel {name}: names no recipient (write {name}:ops@example.com)"));
+                return Err(format!(
+                    "channel {name}: names no recipient (write {name}:ops@example.com)"
+                ));
             }
             Route::Email { smtp: Box::new(i.clone()), to: target.to_owned() }
         }
@@ -171,7 +178,10 @@ mod tests {
         m.insert("slack_ops".into(), integ(Provider::Slack));
         m.insert("pagerduty".into(), integ(Provider::PagerDuty));
         m.insert("smtp".into(), integ(Provider::Smtp));
-        m.insert("hook".into(), Integration { secret: Some("k".into()), ..integ(Provider::Webhook) });
+        m.insert(
+            "hook".into(),
+            Integration { secret: Some("k".into()), ..integ(Provider::Webhook) },
+        );
         m
     }
 
@@ -183,31 +193,78 @@ mod tests {
 
     #[test]
     fn channels_resolve_as_in_husky_go() {
-        let slack = |c: &str| Route::Slack { url: "https://hooks.example/slack".into(), channel: c.into() };
+        let slack =
+            |c: &str| Route::Slack { url: "https://hooks.example/slack".into(), channel: c.into() };
         check("slack:#ops", Ok(slack("#ops")));
         check("slack_ops:#alerts", Ok(slack("#alerts")));
-        check("pagerduty:P1", Ok(Route::PagerDuty { url: PAGERDUTY_URL.into(), routing_key: "rk".into(), severity: "critical" }));
-        check("webhook:https://x.example/h", Ok(Route::Webhook { url: "https://x.example/h".into(), secret: None }));
-        check("hook:ignored", Ok(Route::Webhook { url: "https://hooks.example/webhook".into(), secret: Some("k".into()) }));
-        check("email:ops@example.com", Ok(Route::Email { smtp: Box::new(integ(Provider::Smtp)), to: "ops@example.com".into() }));
-        check("smtp:ops@example.com", Ok(Route::Email { smtp: Box::new(integ(Provider::Smtp)), to: "ops@example.com".into() }));
-        check("script:bin/notify.sh", Ok(Route::Script { path: "/etc/husky/bin/notify.sh".into() }));
+        check(
+            "pagerduty:P1",
+            Ok(Route::PagerDuty {
+                url: PAGERDUTY_URL.into(),
+                routing_key: "rk".into(),
+                severity: "critical",
+            }),
+        );
+        check(
+            "webhook:https://x.example/h",
+            Ok(Route::Webhook { url: "https://x.example/h".into(), secret: None }),
+        );
+        check(
+            "hook:ignored",
+            Ok(Route::Webhook {
+                url: "https://hooks.example/webhook".into(),
+                secret: Some("k".into()),
+            }),
+        );
+        check(
+            "email:ops@example.com",
+            Ok(Route::Email {
+                smtp: Box::new(integ(Provider::Smtp)),
+                to: "ops@example.com".into(),
+            }),
+        );
+        check(
+            "smtp:ops@example.com",
+            Ok(Route::Email {
+                smtp: Box::new(integ(Provider::Smtp)),
+                to: "ops@example.com".into(),
+            }),
+        );
+        check(
+            "script:bin/notify.sh",
+            Ok(Route::Script { path: "/etc/husky/bin/notify.sh".into() }),
+        );
         check("discord:#x", Err("no integration found for channel prefix \"discord\""));
         check("webhook:not-a-url", Err("no integration found for channel prefix \"webhook\""));
-        assert!(resolve("slack", &all(), Path::new("/")).is_err_and(|e| e.contains("invalid channel format")));
+        assert!(
+            resolve("slack", &all(), Path::new("/"))
+                .is_err_and(|e| e.contains("invalid channel format"))
+        );
     }
 
     #[test]
     fn severities_map_from_p1_to_p4() {
-        for (t, s) in [("p1", "critical"), ("P2", "error"), (" p3 ", "warning"), ("p4", "info"), ("", "info")] {
+        for (t, s) in
+            [("p1", "critical"), ("P2", "error"), (" p3 ", "warning"), ("p4", "info"), ("", "info")]
+        {
             assert_eq!(severity(t), s, "{t:?}");
         }
     }
 
     #[test]
     fn a_pagerduty_url_overrides_the_endpoint() {
-        let i = Integration { url: Some("http://127.0.0.1:9/enqueue".into()), ..integ(Provider::PagerDuty) };
+        let i = Integration {
+            url: Some("http://127.0.0.1:9/enqueue".into()),
+            ..integ(Provider::PagerDuty)
+        };
         let r = integration("pd_eu", &i, "p2").expect("route");
-        assert_eq!(r, Route::PagerDuty { url: "http://127.0.0.1:9/enqueue".into(), routing_key: "rk".into(), severity: "error" });
+        assert_eq!(
+            r,
+            Route::PagerDuty {
+                url: "http://127.0.0.1:9/enqueue".into(),
+                routing_key: "rk".into(),
+                severity: "error"
+            }
+        );
     }
 }

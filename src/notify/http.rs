@@ -50,9 +50,9 @@ impl Http {
             tls = tls.root_certs(RootCerts::new_with_certs(&cas));
         }
         let proxy = match cfg.proxy.as_deref().filter(|p| !p.is_empty()) {
-            Some(p) => Some(
-                ureq::Proxy::new(p).map_err(|e| format!("http_client.proxy {p:?}: {e}"))?,
-            ),
+            Some(p) => {
+                Some(ureq::Proxy::new(p).map_err(|e| format!("http_client.proxy {p:?}: {e}"))?)
+            }
             None => None,
         };
         let timeout = Duration::try_from(cfg.timeout).unwrap_or(Duration::from_secs(15));
@@ -78,7 +78,8 @@ impl Http {
                 if (200..300).contains(&status) {
                     return Ok(());
                 }
-                let text = resp.body_mut().with_config().limit(4096).read_to_string().unwrap_or_default();
+                let text =
+                    resp.body_mut().with_config().limit(4096).read_to_string().unwrap_or_default();
                 let text: String = text.trim().chars().take(200).collect();
                 let error = match text.is_empty() {
                     true => format!("http status {status}"),
@@ -87,7 +88,9 @@ impl Http {
                 let retryable = status >= 500 || status == 408 || status == 429;
                 Err(Failure { error, permanent: !retryable })
             }
-            Err(e @ (ureq::Error::BadUri(_) | ureq::Error::Http(_))) => Err(Failure::permanent(e.to_string())),
+            Err(e @ (ureq::Error::BadUri(_) | ureq::Error::Http(_))) => {
+                Err(Failure::permanent(e.to_string()))
+            }
             Err(e) => Err(Failure::transient(e.to_string())),
         }
     }

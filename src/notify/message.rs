@@ -116,7 +116,13 @@ pub fn default_message(n: &Notice) -> String {
     if let Some(code) = n.ended.and_then(|e| e.exit_code) {
         details.push(format!("exit code {code}"));
     }
-    let mut text = format!("[{}] job {} status={} ({})", n.event.as_str(), n.job.name, n.status, details.join(", "));
+    let mut text = format!(
+        "[{}] job {} status={} ({})",
+        n.event.as_str(),
+        n.job.name,
+        n.status,
+        details.join(", ")
+    );
     if let Some(r) = n.reason.as_deref().filter(|r| !r.is_empty()) {
         text.push_str(": ");
         text.push_str(r);
@@ -142,12 +148,20 @@ pub fn variable(n: &Notice, name: &str) -> String {
         "run.id" => n.run_id.to_string(),
         "run.status" => n.status.as_str().to_owned(),
         "run.attempt" => n.attempt.to_string(),
-        "run.exit_code" => ended.and_then(|e| e.exit_code).map(|c| c.to_string()).unwrap_or_default(),
+        "run.exit_code" => {
+            ended.and_then(|e| e.exit_code).map(|c| c.to_string()).unwrap_or_default()
+        }
         "run.duration" => ended
-            .map(|e| format_duration(time::Duration::milliseconds(i64::try_from(e.duration.as_millis()).unwrap_or(i64::MAX))))
+            .map(|e| {
+                format_duration(time::Duration::milliseconds(
+                    i64::try_from(e.duration.as_millis()).unwrap_or(i64::MAX),
+                ))
+            })
             .unwrap_or_default(),
         "run.started_at" => ended
-            .map(|e| ts(e.at - time::Duration::try_from(e.duration).unwrap_or(time::Duration::ZERO)))
+            .map(
+                |e| ts(e.at - time::Duration::try_from(e.duration).unwrap_or(time::Duration::ZERO)),
+            )
             .unwrap_or_default(),
         "run.finished_at" => ended.map(|e| ts(e.at)).unwrap_or_default(),
         "run.reason" => n.run_reason.clone().unwrap_or_default(),

@@ -174,19 +174,23 @@ impl Outbox {
         let rows = match self.reader().and_then(|r| r.pending_alerts(RESTORE_LIMIT)) {
             Ok(rows) => rows,
             Err(e) => {
-                self.log.error(&format!("notify: cannot read pending alerts ({e}); they are sent after the next restart"));
+                self.log.error(&format!(
+                    "notify: cannot read pending alerts ({e}); they are sent after the next restart"
+                ));
                 return;
             }
         };
         let now = self.clock.now_utc();
         for row in rows {
-            let record = row.payload.as_deref().and_then(|p| serde_json::from_str::<Record>(p).ok());
+            let record =
+                row.payload.as_deref().and_then(|p| serde_json::from_str::<Record>(p).ok());
             let Some(record) = record else {
                 let error = "cannot send again: the alert holds no notification (recorded by an older husky)";
                 self.write(row.id, "failed", row.attempts, Some(error.into()), now);
                 continue;
             };
-            let raised = parse_ts(&record.raised_at).or_else(|| parse_ts(&row.sent_at)).unwrap_or(now);
+            let raised =
+                parse_ts(&record.raised_at).or_else(|| parse_ts(&row.sent_at)).unwrap_or(now);
             let mut item = Item {
                 id: Some(row.id),
                 id_rx: None,
@@ -209,7 +213,10 @@ impl Outbox {
             self.queue.push(item);
         }
         if !self.queue.is_empty() {
-            self.log.info(&format!("notify: {} pending notification(s) from before the restart", self.queue.len()));
+            self.log.info(&format!(
+                "notify: {} pending notification(s) from before the restart",
+                self.queue.len()
+            ));
         }
     }
 
@@ -222,7 +229,8 @@ impl Outbox {
             std::process::id()
         );
         for channel in channels {
-            let record = Record::daemon("on_daemon_start", &channel, message.clone(), self.clock.now_utc());
+            let record =
+                Record::daemon("on_daemon_start", &channel, message.clone(), self.clock.now_utc());
             self.enqueue(record);
         }
     }
@@ -230,7 +238,8 @@ impl Outbox {
     /// An engine notice: its record (message rendered, logs attached) is queued, or recorded
     /// as failed when its channel cannot be resolved.
     fn raise(&mut self, n: &Notice) {
-        let route = channel::resolve(&n.target.channel, &self.config.integrations, &self.config.dir);
+        let route =
+            channel::resolve(&n.target.channel, &self.config.integrations, &self.config.dir);
         if n.event == Event::Resolve && !matches!(route, Ok(Route::PagerDuty { .. })) {
             return;
         }
@@ -242,7 +251,10 @@ impl Outbox {
         match route {
             Ok(_) => self.enqueue(record),
             Err(e) => {
-                self.log.warn(&format!("notify: {} for {} run {}: {e}", record.event, record.job, n.run_id));
+                self.log.warn(&format!(
+                    "notify: {} for {} run {}: {e}",
+                    record.event, record.job, n.run_id
+                ));
                 self.insert(&record, "failed", Some(e));
             }
         }
@@ -258,7 +270,8 @@ impl Outbox {
         match read {
             Ok(lines) => lines.into_iter().map(|l| l.line).collect(),
             Err(e) => {
-                self.log.warn(&format!("notify: cannot read the logs of run {run_id} to attach ({e})"));
+                self.log
+                    .warn(&format!("notify: cannot read the logs of run {run_id} to attach ({e})"));
                 Vec::new()
             }
         }
@@ -284,13 +297,19 @@ impl Outbox {
             payload: serde_json::to_string(record).ok(),
         };
         if self.store.send(StoreCmd::Alert { alert, ack: Some(ack) }).is_err() {
-            self.log.error(&format!("notify: the store is closed; the {} alert of {} is not recorded", record.event, record.job));
+            self.log.error(&format!(
+                "notify: the store is closed; the {} alert of {} is not recorded",
+                record.event, record.job
+            ));
             return (None, None);
         }
         match rx.recv_timeout(ID_WAIT) {
             Ok(Ok(id)) => (None, Some(id)),
             Ok(Err(e)) => {
-                self.log.error(&format!("notify: cannot record the {} alert of {} ({e}); it is sent anyway", record.event, record.job));
+                self.log.error(&format!(
+                    "notify: cannot record the {} alert of {} ({e}); it is sent anyway",
+                    record.event, record.job
+                ));
                 (None, None)
             }
             Err(_) => (Some(rx), None),
@@ -300,7 +319,15 @@ impl Outbox {
     fn enqueue(&mut self, record: Record) {
         let (id_rx, id) = self.insert(&record, "pending", None);
         let raised = parse_ts(&record.raised_at).unwrap_or_else(|| self.clock.now_utc());
-        self.queue.push(Item { id, id_rx, record, attempts: 0, due: self.clock.monotonic(), raised, state: None });
+        self.queue.push(Item {
+            id,
+            id_rx,
+            record,
+            attempts: 0,
+            due: self.clock.monotonic(),
+            raised,
+            state: None,
+        });
     }
 
     /// Picks up row ids the writer committed late, and writes the outcomes that waited on them.
@@ -308,12 +335,11 @@ impl Outbox {
         let mut later = Vec::new();
         for mut item in std::mem::take(&mut self.unrecorded) {
             self.take_id(&mut item);
-            if item.id.is_some() || item.id_rx.is_some() {
-                if item.id.is_some() {
-                    self.record_state(item);
-                } else {
-                    later.push(item);
-                }
+            match (item.id, &item.id_rx) {
+                (Some(_), _) => self.record_state(item),
+                (None, Some(_)) => later.push(item),
+                // No row will come (take_id said why).
+                (None, None) => {}
             }
         }
         self.unrecorded = later;
@@ -337,11 +363,20 @@ impl Outbox {
                 item.id_rx = None;
             }
             Ok(Err(e)) => {
-                self.log.error(&format!("notify: the {} alert of {} could not be recorded ({e})", item.record.event, item.record.job));
+                self.log.error(&format!(
+                    "notify: the {} alert of {} could not be recorded ({e})",
+                    item.record.event, item.record.job
+                ));
                 item.id_rx = None;
             }
             Err(crossbeam_channel::TryRecvError::Empty) => {}
-            Err(crossbeam_channel::TryRecvError::Disconnected) => item.id_rx = None,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                self.log.error(&format!(
+                    "notify: the store stopped before recording the {} alert of {}",
+                    item.record.event, item.record.job
+                ));
+                item.id_rx = None;
+            }
         }
     }
 
@@ -359,7 +394,11 @@ impl Outbox {
     }
 
     fn attempt(&mut self, mut item: Item) {
-        let result = match channel::resolve(&item.record.channel, &self.config.integrations, &self.config.dir) {
+        let result = match channel::resolve(
+            &item.record.channel,
+            &self.config.integrations,
+            &self.config.dir,
+        ) {
             Ok(route) => self.send(&route, &item.record, item.id),
             Err(e) => Err(Failure::permanent(e)),
         };
@@ -368,7 +407,11 @@ impl Outbox {
         let what = format!(
             "notify: {} {}{} to {}",
             item.record.event,
-            if item.record.job.is_empty() { "of the daemon".to_owned() } else { format!("for {}", item.record.job) },
+            if item.record.job.is_empty() {
+                "of the daemon".to_owned()
+            } else {
+                format!("for {}", item.record.job)
+            },
             item.record.run_id.map(|r| format!(" run {r}")).unwrap_or_default(),
             self.redactor.apply(&redact::channel(&item.record.channel)),
         );
@@ -383,22 +426,28 @@ impl Outbox {
                 let expired = now - item.raised >= self.settings.give_up_after;
                 if f.permanent || expired {
                     let why = if expired && !f.permanent {
-                        format!("{error} (gave up after {})", crate::config::format_duration(self.settings.give_up_after))
+                        format!(
+                            "{error} (gave up after {})",
+                            crate::config::format_duration(self.settings.give_up_after)
+                        )
                     } else {
                         error
                     };
-                    self.log.warn(&format!("{what}: failed after {} attempt(s): {why}", item.attempts));
+                    self.log
+                        .warn(&format!("{what}: failed after {} attempt(s): {why}", item.attempts));
                     item.state = Some(("failed", Some(why), now));
                     self.record_state(item);
                 } else {
                     let delay = self.delay(item.attempts);
-                    self.log.info(&format!("{what}: attempt {} failed ({error}); next in {} s", item.attempts, delay.as_secs_f64()));
+                    self.log.info(&format!(
+                        "{what}: attempt {} failed ({error}); next in {} s",
+                        item.attempts,
+                        delay.as_secs_f64()
+                    ));
                     item.state = Some(("pending", Some(error), now));
                     item.due = self.clock.monotonic() + delay;
-                    if let Some(id) = item.id {
-                        if let Some((s, e, at)) = item.state.clone() {
-                            self.write(id, s, item.attempts, e, at);
-                        }
+                    if let (Some(id), Some((s, e, at))) = (item.id, item.state.clone()) {
+                        self.write(id, s, item.attempts, e, at);
                     }
                     self.queue.push(item);
                 }
@@ -413,20 +462,30 @@ impl Outbox {
     }
 
     fn send(&self, route: &Route, record: &Record, delivery: Option<i64>) -> Result<(), Failure> {
-        let timeout = Duration::try_from(self.settings.http.timeout).unwrap_or(Duration::from_secs(15));
+        let timeout =
+            Duration::try_from(self.settings.http.timeout).unwrap_or(Duration::from_secs(15));
         match payload::build(route, record, delivery) {
             Request::Http { url, headers, body } => match &self.http {
                 Some(h) => h.post(&url, &headers, &body),
                 None => Err(Failure::permanent(self.http_error.clone().unwrap_or_default())),
             },
             Request::Email { to, subject, body } => {
-                let Route::Email { smtp, .. } = route else { return Err(Failure::permanent("not an email route")) };
-                let ca = self.settings.http.ca_bundle.as_deref().map(|b| crate::log::resolve(&self.config.dir, b));
+                let Route::Email { smtp, .. } = route else {
+                    return Err(Failure::permanent("not an email route"));
+                };
+                let ca = self
+                    .settings
+                    .http
+                    .ca_bundle
+                    .as_deref()
+                    .map(|b| crate::log::resolve(&self.config.dir, b));
                 let mail = super::smtp::Email { to: &to, subject: &subject, body: &body };
                 super::smtp::send(smtp, &mail, timeout, ca.as_deref()).map_err(Failure::transient)
             }
             Request::Script { env } => {
-                let Route::Script { path } = route else { return Err(Failure::permanent("not a script route")) };
+                let Route::Script { path } = route else {
+                    return Err(Failure::permanent("not a script route"));
+                };
                 super::script::run(path, &env, timeout).map_err(Failure::transient)
             }
         }
@@ -435,7 +494,9 @@ impl Outbox {
     /// Writes an item's state if its row id is known, else keeps it until it is.
     fn record_state(&mut self, item: Item) {
         match (item.id, item.state.clone()) {
-            (Some(id), Some((status, error, at))) => self.write(id, status, item.attempts, error, at),
+            (Some(id), Some((status, error, at))) => {
+                self.write(id, status, item.attempts, error, at)
+            }
             (None, Some(_)) if item.id_rx.is_some() => self.unrecorded.push(item),
             (None, Some((status, ..))) => self.log.error(&format!(
                 "notify: the {} alert of {} ended {status} but has no row to record it in",
@@ -445,10 +506,19 @@ impl Outbox {
         }
     }
 
-    fn write(&self, id: i64, status: &str, attempts: u32, error: Option<String>, at: OffsetDateTime) {
+    fn write(
+        &self,
+        id: i64,
+        status: &str,
+        attempts: u32,
+        error: Option<String>,
+        at: OffsetDateTime,
+    ) {
         let cmd = StoreCmd::AlertAttempt { id, status: status.to_owned(), attempts, error, at };
         if self.store.send(cmd).is_err() {
-            self.log.error(&format!("notify: the store is closed; alert {id} ({status}) is not recorded"));
+            self.log.error(&format!(
+                "notify: the store is closed; alert {id} ({status}) is not recorded"
+            ));
         }
     }
 
@@ -481,10 +551,22 @@ impl Outbox {
             .payload
             .as_deref()
             .and_then(|p| serde_json::from_str::<Record>(p).ok())
-            .ok_or_else(|| NotifyError::Conflict(format!("alert {id} holds no notification to send again (recorded by an older husky)")))?;
+            .ok_or_else(|| {
+                NotifyError::Conflict(format!(
+                    "alert {id} holds no notification to send again (recorded by an older husky)"
+                ))
+            })?;
         let now = self.clock.now_utc();
         self.write(id, "pending", row.attempts, row.error.clone(), now);
-        self.queue.push(Item { id: Some(id), id_rx: None, record, attempts: row.attempts, due: self.clock.monotonic(), raised: now, state: None });
+        self.queue.push(Item {
+            id: Some(id),
+            id_rx: None,
+            record,
+            attempts: row.attempts,
+            due: self.clock.monotonic(),
+            raised: now,
+            state: None,
+        });
         self.log.info(&format!("notify: alert {id} queued again by request"));
         Ok(())
     }
@@ -505,7 +587,8 @@ impl Outbox {
         let message = format!("husky integration test: {name} ({})", i.provider.name());
         let route = channel::integration(name, i, &target)
             .map_err(|e| NotifyError::Failed { id: None, error: e })?;
-        let record = Record::daemon("test", &format!("{name}:{target}"), message, self.clock.now_utc());
+        let record =
+            Record::daemon("test", &format!("{name}:{target}"), message, self.clock.now_utc());
         let (id_rx, id) = self.insert(&record, "pending", None);
         let mut result = self.send(&route, &record, id);
         if result.is_ok() && matches!(route, Route::PagerDuty { .. }) {
@@ -515,7 +598,15 @@ impl Outbox {
         let now = self.clock.now_utc();
         let error = result.err().map(|f| self.redactor.apply(&f.error));
         let status = if error.is_some() { "failed" } else { "delivered" };
-        let item = Item { id, id_rx, record, attempts: 1, due: self.clock.monotonic(), raised: now, state: Some((status, error.clone(), now)) };
+        let item = Item {
+            id,
+            id_rx,
+            record,
+            attempts: 1,
+            due: self.clock.monotonic(),
+            raised: now,
+            state: Some((status, error.clone(), now)),
+        };
         self.record_state(item);
         match error {
             None => Ok(id.unwrap_or(0)),
@@ -526,22 +617,26 @@ impl Outbox {
     /// At exit: waits a little for row ids still to come, and says what could not be recorded.
     fn finish(&mut self) {
         let deadline = self.clock.monotonic() + Duration::from_secs(2);
-        while !self.unrecorded.is_empty() && self.clock.monotonic() < deadline {
-            if let Some(rx) = self.unrecorded.iter().find_map(|i| i.id_rx.clone()) {
+        for mut item in std::mem::take(&mut self.unrecorded) {
+            if let Some(rx) = item.id_rx.take() {
                 let left = deadline.saturating_duration_since(self.clock.monotonic());
-                let _ = crossbeam_channel::select! { recv(rx) -> _ => (), recv(after(left)) -> _ => () };
+                if let Ok(Ok(id)) = rx.recv_timeout(left) {
+                    item.id = Some(id);
+                }
             }
-            self.settle_ids();
-        }
-        for item in &self.unrecorded {
-            self.log.error(&format!(
-                "notify: the {} alert of {} could not be recorded before exit (the database is unavailable)",
-                item.record.event, item.record.job
-            ));
+            if item.id.is_some() {
+                self.record_state(item);
+            } else {
+                self.log.error(&format!(
+                    "notify: the {} alert of {} could not be recorded before exit (the database is unavailable)",
+                    item.record.event, item.record.job
+                ));
+            }
         }
         let left = self.queue.len();
         if left > 0 {
-            self.log.info(&format!("notify: {left} notification(s) stay pending for the next start"));
+            self.log
+                .info(&format!("notify: {left} notification(s) stay pending for the next start"));
         }
     }
 }

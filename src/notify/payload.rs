@@ -147,7 +147,11 @@ pub fn build(route: &Route, record: &Record, delivery: Option<i64>) -> Request {
         }
         Route::PagerDuty { url, routing_key, severity } => {
             // Daemon events and tests have no job: their key is their channel's.
-            let key = if record.job.is_empty() { format!("husky-daemon-{}", record.channel) } else { dedup_key(&record.job) };
+            let key = if record.job.is_empty() {
+                format!("husky-daemon-{}", record.channel)
+            } else {
+                dedup_key(&record.job)
+            };
             let body = if record.event == "resolve" {
                 json!({ "routing_key": routing_key, "event_action": "resolve", "dedup_key": key })
             } else {
@@ -179,7 +183,12 @@ pub fn build(route: &Route, record: &Record, delivery: Option<i64>) -> Request {
             let subject = match record.event.as_str() {
                 "test" => "husky integration test".to_owned(),
                 _ if record.job.is_empty() => format!("husky: {}", record.event),
-                _ => format!("husky: {} {} ({})", record.job, record.status.to_lowercase(), record.event),
+                _ => format!(
+                    "husky: {} {} ({})",
+                    record.job,
+                    record.status.to_lowercase(),
+                    record.event
+                ),
             };
             Request::Email { to: to.clone(), subject, body: text }
         }
@@ -240,22 +249,41 @@ mod tests {
     #[test]
     fn slack_discord_and_pagerduty_bodies_are_exact() {
         let slack = Route::Slack { url: "u".into(), channel: "#ops".into() };
-        assert_eq!(body(&build(&slack, &record("on_failure"), Some(1))), json!({"text": "ingest failed", "channel": "#ops"}));
+        assert_eq!(
+            body(&build(&slack, &record("on_failure"), Some(1))),
+            json!({"text": "ingest failed", "channel": "#ops"})
+        );
         let discord = Route::Discord { url: "u".into() };
-        assert_eq!(body(&build(&discord, &record("on_failure"), None)), json!({"content": "ingest failed"}));
-        let pd = Route::PagerDuty { url: "u".into(), routing_key: "rk".into(), severity: "critical" };
+        assert_eq!(
+            body(&build(&discord, &record("on_failure"), None)),
+            json!({"content": "ingest failed"})
+        );
+        let pd =
+            Route::PagerDuty { url: "u".into(), routing_key: "rk".into(), severity: "critical" };
         let b = body(&build(&pd, &record("on_failure"), None));
-        assert_eq!((&b["routing_key"], &b["event_action"], &b["dedup_key"]), (&json!("rk"), &json!("trigger"), &json!("husky-ingest")));
+        assert_eq!(
+            (&b["routing_key"], &b["event_action"], &b["dedup_key"]),
+            (&json!("rk"), &json!("trigger"), &json!("husky-ingest"))
+        );
         assert_eq!(b["payload"]["summary"], "ingest failed");
-        assert_eq!((&b["payload"]["source"], &b["payload"]["severity"]), (&json!("husky"), &json!("critical")));
+        assert_eq!(
+            (&b["payload"]["source"], &b["payload"]["severity"]),
+            (&json!("husky"), &json!("critical"))
+        );
         let b = body(&build(&pd, &record("resolve"), None));
-        assert_eq!(b, json!({"routing_key": "rk", "event_action": "resolve", "dedup_key": "husky-ingest"}));
+        assert_eq!(
+            b,
+            json!({"routing_key": "rk", "event_action": "resolve", "dedup_key": "husky-ingest"})
+        );
     }
 
     #[test]
     fn a_signed_webhook_carries_a_verifiable_signature() {
         let hook = Route::Webhook { url: "u".into(), secret: Some("s3cret".into()) };
-        let Request::Http { headers, body, .. } = build(&hook, &record("on_failure"), Some(42)) else { panic!() };
+        let Request::Http { headers, body, .. } = build(&hook, &record("on_failure"), Some(42))
+        else {
+            panic!()
+        };
         let h = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         assert_eq!(h("X-Husky-Event").as_deref(), Some("on_failure"));
         assert_eq!(h("X-Husky-Delivery").as_deref(), Some("42"));
@@ -271,13 +299,25 @@ mod tests {
     fn logs_are_cut_to_the_limit_keeping_the_newest_lines() {
         let logs: Vec<String> = (1..=100).map(|i| format!("line {i}")).collect();
         let all = compose("msg", &logs, 10_000);
-        assert!(all.starts_with("msg\n\nAttached logs:\nline 1\n") && all.ends_with("line 100"), "{all}");
+        assert!(
+            all.starts_with("msg\n\nAttached logs:\nline 1\n") && all.ends_with("line 100"),
+            "{all}"
+        );
         let some = compose("msg", &logs, 100);
         assert!(some.len() <= 100, "{}", some.len());
-        assert!(some.ends_with("line 100") && some.contains("earlier lines cut") && !some.contains("line 1\n"), "{some}");
+        assert!(
+            some.ends_with("line 100")
+                && some.contains("earlier lines cut")
+                && !some.contains("line 1\n"),
+            "{some}"
+        );
         assert_eq!(compose("héllo", &[], 2), "h");
         let suppressed = Record { suppressed: 3, ..record("on_failure") };
-        let Request::Http { body, .. } = build(&Route::Discord { url: "u".into() }, &suppressed, None) else { panic!() };
+        let Request::Http { body, .. } =
+            build(&Route::Discord { url: "u".into() }, &suppressed, None)
+        else {
+            panic!()
+        };
         assert!(body.contains("3 more held back by the cooldown"), "{body}");
     }
 }

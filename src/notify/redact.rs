@@ -19,7 +19,9 @@ impl Redactor {
         let mut secrets = secrets_of(&config.integrations);
         for job in &config.jobs {
             let n = &job.notify;
-            for t in [&n.on_failure, &n.on_success, &n.on_sla_breach, &n.on_retry].into_iter().flatten() {
+            for t in
+                [&n.on_failure, &n.on_success, &n.on_sla_breach, &n.on_retry].into_iter().flatten()
+            {
                 if let Some(url) = t.channel.strip_prefix("webhook:") {
                     secrets.push(url.trim().to_owned());
                 }
@@ -87,7 +89,11 @@ mod tests {
 
     #[test]
     fn secrets_are_replaced_longest_first_and_short_ones_left() {
-        let r = Redactor::new(vec!["https://hooks.slack.com/T0/B0/xyz".into(), "hooks.slack.com".into(), "abc".into()]);
+        let r = Redactor::new(vec![
+            "https://hooks.slack.com/T0/B0/xyz".into(),
+            "hooks.slack.com".into(),
+            "abc".into(),
+        ]);
         assert_eq!(
             r.apply("POST https://hooks.slack.com/T0/B0/xyz failed; host hooks.slack.com; abc"),
             "POST *** failed; host ***; abc"
@@ -96,7 +102,10 @@ mod tests {
 
     #[test]
     fn ad_hoc_webhook_channels_keep_only_their_origin() {
-        assert_eq!(channel("webhook:https://user:pw@hooks.example:8443/t/secret?k=1"), "webhook:https://hooks.example:8443/***");
+        assert_eq!(
+            channel("webhook:https://user:pw@hooks.example:8443/t/secret?k=1"),
+            "webhook:https://hooks.example:8443/***"
+        );
         assert_eq!(channel("webhook:http://127.0.0.1:9"), "webhook:http://127.0.0.1:9");
         assert_eq!(channel("slack:#ops"), "slack:#ops");
     }

@@ -225,10 +225,15 @@ fn every_route_answers_with_its_success_and_its_errors() {
     // An integration test that cannot be delivered is answered (ok false) and recorded as a
     // failed alert; sent again, it is pending (retried in the background), so a second retry
     // is a conflict.
-    for (path, retry) in [("/api/db/alerts/{id}/retry", "/api/db/alerts"), ("/api/alerts/{id}/retry", "/api/alerts")] {
+    for (path, retry) in
+        [("/api/db/alerts/{id}/retry", "/api/db/alerts"), ("/api/alerts/{id}/retry", "/api/alerts")]
+    {
         let (code, v) = d.call("POST", "/api/integrations/hook/test", "");
         assert_eq!((code, v["ok"].as_bool()), (200, Some(false)), "{v}");
-        assert!(v["error"].as_str().is_some_and(|e| !e.contains("nobody-listens")), "redacted: {v}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.contains("nobody-listens")),
+            "redacted: {v}"
+        );
         let id = v["alert_id"].as_i64().expect("alert id");
         let (code, v) = d.call("POST", &format!("{retry}/{id}/retry"), "");
         assert_eq!(code, 200, "{v}");

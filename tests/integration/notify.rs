@@ -71,8 +71,10 @@ fn receiver_on(listener: TcpListener) -> Receiver_ {
             let mut body = vec![0; len];
             let _ = reader.read_exact(&mut body);
             let status = answers.lock().expect("lock").pop_front().unwrap_or(200);
-            let _ = tx.send(Got { path, headers, body: String::from_utf8_lossy(&body).into_owned() });
-            let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            let _ =
+                tx.send(Got { path, headers, body: String::from_utf8_lossy(&body).into_owned() });
+            let reply =
+                format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
             let _ = stream.write_all(reply.as_bytes());
         }
     });
@@ -193,14 +195,20 @@ jobs:
     let body = got.json();
     assert_eq!(body["channel"], "#ops");
     let text = body["text"].as_str().expect("text");
-    assert!(text.starts_with("[on_failure] job s status=FAILED (run 1, attempt 1, exit code 1)"), "{text}");
+    assert!(
+        text.starts_with("[on_failure] job s status=FAILED (run 1, attempt 1, exit code 1)"),
+        "{text}"
+    );
     assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
 
     t.husky(&["run", "d", "--wait"]).expect(1);
     let got = r.next();
     assert_eq!(got.path, "/discord");
     let body = got.json();
-    assert!(body["content"].as_str().is_some_and(|c| c.starts_with("[on_failure] job d status=FAILED")), "{body}");
+    assert!(
+        body["content"].as_str().is_some_and(|c| c.starts_with("[on_failure] job d status=FAILED")),
+        "{body}"
+    );
     assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
 
     t.husky(&["run", "p", "--wait"]).expect(1);
@@ -212,22 +220,37 @@ jobs:
     assert_eq!(body["dedup_key"], "husky-p");
     assert_eq!(body["payload"]["source"], "husky");
     assert_eq!(body["payload"]["severity"], "critical");
-    assert!(body["payload"]["summary"].as_str().is_some_and(|s| s.contains("job p status=FAILED")), "{body}");
+    assert!(
+        body["payload"]["summary"].as_str().is_some_and(|s| s.contains("job p status=FAILED")),
+        "{body}"
+    );
     // The next success resolves the incident with the same key, with no on_success configured.
     t.husky(&["run", "p", "--wait"]).expect(0);
     let got = r.next();
-    assert_eq!(got.json(), serde_json::json!({"routing_key": "rk-0123456789", "event_action": "resolve", "dedup_key": "husky-p"}));
+    assert_eq!(
+        got.json(),
+        serde_json::json!({"routing_key": "rk-0123456789", "event_action": "resolve", "dedup_key": "husky-p"})
+    );
 
     t.husky(&["run", "w", "--wait", "--reason", "deploy hotfix"]).expect(1);
     let got = r.next();
     assert_eq!(got.path, "/hook");
     let body = got.json();
-    assert_eq!(body["message"], "w FAILED reason=deploy hotfix exit=4\n\nAttached logs:\ntwo\nthree");
-    assert_eq!((&body["event"], &body["job"], &body["status"]), (&Value::from("on_failure"), &Value::from("w"), &Value::from("FAILED")));
+    assert_eq!(
+        body["message"],
+        "w FAILED reason=deploy hotfix exit=4\n\nAttached logs:\ntwo\nthree"
+    );
+    assert_eq!(
+        (&body["event"], &body["job"], &body["status"]),
+        (&Value::from("on_failure"), &Value::from("w"), &Value::from("FAILED"))
+    );
     assert_eq!(got.header("X-Husky-Event"), Some("on_failure"));
     let delivery = got.header("X-Husky-Delivery").expect("delivery id");
     assert_eq!(body["delivery"].to_string(), delivery);
-    assert_eq!(got.header("X-Husky-Signature-256").map(str::to_owned), Some(husky::notify::payload::signature("s3cret-key", &got.body)));
+    assert_eq!(
+        got.header("X-Husky-Signature-256").map(str::to_owned),
+        Some(husky::notify::payload::signature("s3cret-key", &got.body))
+    );
 
     let rows = until("every alert delivered", || {
         let a = alerts(&t);
@@ -260,13 +283,17 @@ fn a_500_is_retried_until_delivered_and_a_400_fails_at_once_and_can_be_sent_agai
     for _ in 0..3 {
         assert_eq!(r.next().path, "/hook/secret-path");
     }
-    until("delivered after two retries", || alerts(&t).first().filter(|a| a.starts_with("delivered 3 ")).cloned());
+    until("delivered after two retries", || {
+        alerts(&t).first().filter(|a| a.starts_with("delivered 3 ")).cloned()
+    });
 
     // A 400 is the receiver refusing the request: failed at once, no retry.
     r.answer(&[400]);
     t.husky(&["run", "j", "--wait"]).expect(1);
     r.next();
-    until("failed after one attempt", || alerts(&t).get(1).filter(|a| a.starts_with("failed 1 ")).cloned());
+    until("failed after one attempt", || {
+        alerts(&t).get(1).filter(|a| a.starts_with("failed 1 ")).cloned()
+    });
     let sock = t.path.join(".husky/husky.sock");
     let (code, list) = http(&sock, "GET", "/api/db/alerts?status=failed", "");
     assert_eq!(code, 200);
@@ -279,7 +306,9 @@ fn a_500_is_retried_until_delivered_and_a_400_fails_at_once_and_can_be_sent_agai
     let (code, body) = http(&sock, "POST", &format!("/api/db/alerts/{id}/retry"), "");
     assert_eq!(code, 200, "{body}");
     r.next();
-    until("delivered on retry", || alerts(&t).get(1).filter(|a| a.starts_with("delivered 2 ")).cloned());
+    until("delivered on retry", || {
+        alerts(&t).get(1).filter(|a| a.starts_with("delivered 2 ")).cloned()
+    });
     let (code, body) = http(&sock, "POST", "/api/db/alerts/999/retry", "");
     assert_eq!((code, body["error"].as_str()), (404, Some("alert not found")));
     let (code, _) = http(&sock, "POST", "/api/alerts/x/retry", "");
@@ -303,17 +332,24 @@ fn a_pending_alert_survives_a_restart_and_is_delivered_when_the_receiver_is_back
         let _guard = Started(&t);
         t.husky(&["run", "j", "--wait"]).expect(1);
         // The quick retries are spent; the alert stays pending, with the last error.
-        until("four refused attempts", || alerts(&t).first().filter(|a| a.starts_with("pending 4 ")).cloned());
+        until("four refused attempts", || {
+            alerts(&t).first().filter(|a| a.starts_with("pending 4 ")).cloned()
+        });
         t.husky(&["stop"]).expect(0);
     }
     let error = rows(&t.path.join(".husky/husky.db"), "SELECT error FROM alerts");
-    assert!(error[0].to_lowercase().contains("refused") || error[0].contains("onnect"), "{error:?}");
+    assert!(
+        error[0].to_lowercase().contains("refused") || error[0].contains("onnect"),
+        "{error:?}"
+    );
     let r = receiver_on(TcpListener::bind(("127.0.0.1", port)).expect("rebind"));
     t.husky(&["start"]).expect(0);
     let _guard = Started(&t);
     let got = r.next();
     assert_eq!(got.json()["job"], "j");
-    until("delivered after the restart", || alerts(&t).first().filter(|a| a.starts_with("delivered 5 ")).cloned());
+    until("delivered after the restart", || {
+        alerts(&t).first().filter(|a| a.starts_with("delivered 5 ")).cloned()
+    });
 }
 
 #[test]
@@ -354,7 +390,10 @@ jobs:
     std::fs::remove_file(t.path.join("bad")).expect("rm");
     t.husky(&["run", "flip", "--wait"]).expect(0);
     let recovered = r.next().json();
-    assert_eq!((&recovered["event"], &recovered["message"]), (&Value::from("on_success"), &Value::from("recovered flip")));
+    assert_eq!(
+        (&recovered["event"], &recovered["message"]),
+        (&Value::from("on_success"), &Value::from("recovered flip"))
+    );
     // Two failures were held back by the cooldown: never sent, counted in the log.
     assert!(r.got.try_recv().is_err());
     assert_eq!(alerts(&t).len(), 2);
@@ -379,16 +418,29 @@ fn integrations_list_and_test_go_through_the_daemon_without_showing_credentials(
     let before = t.husky(&["integrations", "list", "--format", "json"]).expect(0);
     let list: Value = serde_json::from_str(&before.stdout).expect("json");
     assert_eq!(list[1]["name"], "slack_ops");
-    assert_eq!((&list[1]["provider"], &list[1]["credentials"], &list[1]["last_delivery"]), (&Value::from("slack"), &Value::from("set"), &Value::from("never")));
-    assert!(!before.stdout.contains("XXXX") && !before.stdout.contains("rk-secret"), "{}", before.stdout);
+    assert_eq!(
+        (&list[1]["provider"], &list[1]["credentials"], &list[1]["last_delivery"]),
+        (&Value::from("slack"), &Value::from("set"), &Value::from("never"))
+    );
+    assert!(
+        !before.stdout.contains("XXXX") && !before.stdout.contains("rk-secret"),
+        "{}",
+        before.stdout
+    );
 
     let ok = t.husky(&["integrations", "test", "slack_ops"]).expect(0);
     assert!(ok.stdout.contains("slack_ops: test message delivered"), "{}", ok.stdout);
-    assert_eq!(r.next().json(), serde_json::json!({"text": "husky integration test: slack_ops (slack)"}));
+    assert_eq!(
+        r.next().json(),
+        serde_json::json!({"text": "husky integration test: slack_ops (slack)"})
+    );
     // A PagerDuty test opens and at once resolves its incident.
     t.husky(&["integrations", "test", "pagerduty"]).expect(0);
     let (trigger, resolve) = (r.next().json(), r.next().json());
-    assert_eq!((&trigger["event_action"], &resolve["event_action"]), (&Value::from("trigger"), &Value::from("resolve")));
+    assert_eq!(
+        (&trigger["event_action"], &resolve["event_action"]),
+        (&Value::from("trigger"), &Value::from("resolve"))
+    );
     assert_eq!(trigger["dedup_key"], resolve["dedup_key"]);
 
     r.answer(&[404]);
