@@ -495,7 +495,7 @@ impl Outbox {
     fn record_state(&mut self, item: Item) {
         match (item.id, item.state.clone()) {
             (Some(id), Some((status, error, at))) => {
-                self.write(id, status, item.attempts, error, at)
+                self.write(id, status, item.attempts, error, at);
             }
             (None, Some(_)) if item.id_rx.is_some() => self.unrecorded.push(item),
             (None, Some((status, ..))) => self.log.error(&format!(
