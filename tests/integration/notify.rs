@@ -454,3 +454,124 @@ fn integrations_list_and_test_go_through_the_daemon_without_showing_credentials(
     assert!(after.stdout.contains("failed"), "{}", after.stdout);
     assert_eq!(alerts(&t).len(), 3, "each test is an alert row");
 }
+
+/// A minimal SMTP server on loopback for one message: returns the envelope and the data.
+fn smtp_server() -> (u16, crossbeam_channel::Receiver<(String, String, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = unbounded();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else { return };
+        let mut out = stream.try_clone().expect("clone");
+        let mut lines = BufReader::new(stream).lines().map_while(Result::ok);
+        let mut say = |t: &str| {
+            let _ = out.write_all(format!("{t}\r\n").as_bytes());
+        };
+        let (mut from, mut to, mut data) = (String::new(), String::new(), String::new());
+        say("220 test ESMTP");
+        while let Some(line) = lines.next() {
+            let upper = line.to_ascii_uppercase();
+            if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                say("250 test");
+            } else if upper.starts_with("MAIL FROM:") {
+                from = line[10..].trim().to_owned();
+                say("250 ok");
+            } else if upper.starts_with("RCPT TO:") {
+                to = line[8..].trim().to_owned();
+                say("250 ok");
+            } else if upper == "DATA" {
+                say("354 go on");
+                for l in lines.by_ref().take_while(|l| l != ".") {
+                    data.push_str(&l);
+                    data.push('\n');
+                }
+                say("250 queued");
+            } else if upper == "QUIT" {
+                say("221 bye");
+                break;
+            } else {
+                say("250 ok");
+            }
+        }
+        let _ = tx.send((from, to, data));
+    });
+    (port, rx)
+}
+
+#[test]
+fn email_reaches_a_loopback_smtp_server_and_a_script_gets_the_event_in_its_environment() {
+    let (port, mail) = smtp_server();
+    let t = TestDir::new();
+    t.write(
+        "notify.sh",
+        "#!/bin/sh\nenv | grep '^HUSKY_' | sort > \"$(dirname \"$0\")/got.env\"\n",
+    );
+    std::process::Command::new("chmod")
+        .args(["+x", "notify.sh"])
+        .current_dir(&t.path)
+        .status()
+        .expect("chmod");
+    t.write(
+        "husky.yaml",
+        &format!(
+            "version: \"1\"\nintegrations:\n  smtp:\n    host: 127.0.0.1\n    port: {port}\n    from: husky@example.test\njobs:\n  mailed:\n    description: mailed\n    frequency: manual\n    command: \"exit 3\"\n    notify:\n      on_failure: email:ops@example.test\n  scripted:\n    description: scripted\n    frequency: manual\n    command: \"exit 5\"\n    notify:\n      on_failure: script:notify.sh\n"
+        ),
+    );
+    t.husky(&["start"]).expect(0);
+    let _guard = Started(&t);
+    t.husky(&["run", "mailed", "--wait"]).expect(1);
+    let (from, to, data) = mail.recv_timeout(Duration::from_secs(20)).expect("an email");
+    assert_eq!((from.as_str(), to.as_str()), ("<husky@example.test>", "<ops@example.test>"));
+    assert!(data.contains("Subject: husky: mailed failed (on_failure)"), "{data}");
+    assert!(data.contains("To: ops@example.test"), "{data}");
+    // The body is quoted-printable: soft line breaks and `=3D` undone.
+    let body = data.replace("=\n", "").replace("=3D", "=");
+    assert!(
+        body.contains("[on_failure] job mailed status=FAILED (run 1, attempt 1, exit code 3)"),
+        "{data}"
+    );
+
+    t.husky(&["run", "scripted", "--wait"]).expect(1);
+    let env = until("the script's output", || std::fs::read_to_string(t.path.join("got.env")).ok());
+    for line in [
+        "HUSKY_EVENT=on_failure",
+        "HUSKY_JOB=scripted",
+        "HUSKY_STATUS=FAILED",
+        "HUSKY_ATTEMPT=1",
+        "HUSKY_CHANNEL=script:notify.sh",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} missing:\n{env}");
+    }
+    assert!(env.contains("HUSKY_MESSAGE=[on_failure] job scripted status=FAILED"), "{env}");
+    until("both delivered", || {
+        let a = alerts(&t);
+        (a == [
+            "delivered 1 on_failure email:ops@example.test",
+            "delivered 1 on_failure script:notify.sh",
+        ])
+        .then_some(())
+    });
+}
+
+#[test]
+fn the_daemon_announces_its_start_on_the_channels_of_alerts_on_daemon_start() {
+    let r = receiver();
+    let t = TestDir::new();
+    t.write(
+        "huskyd.yaml",
+        &format!("alerts:\n  on_daemon_start: [\"webhook:{}\"]\n", r.url("/up")),
+    );
+    t.write("husky.yaml", "version: \"1\"\njobs:\n  j:\n    description: j\n    frequency: manual\n    command: \"true\"\n");
+    t.husky(&["start"]).expect(0);
+    let _guard = Started(&t);
+    let got = r.next();
+    assert_eq!(got.path, "/up");
+    let body = got.json();
+    assert_eq!((&body["event"], &body["job"]), (&Value::from("on_daemon_start"), &Value::from("")));
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("husky daemon ") && m.contains(" started on ")),
+        "{body}"
+    );
+}
