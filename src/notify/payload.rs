@@ -60,6 +60,11 @@ pub fn compose(message: &str, logs: &[String], limit: usize) -> String {
     }
     let head = format!("{message}\n\nAttached logs:\n");
     let mut room = limit.saturating_sub(head.len());
+    let all: usize = logs.iter().map(|l| l.trim_end().len() + 1).sum();
+    if all > room {
+        // Room for the note that says how many lines were cut (its count is at most this).
+        room = room.saturating_sub(format!("(… {} earlier lines cut)\n", logs.len()).len());
+    }
     let mut kept = Vec::new();
     for line in logs.iter().rev() {
         let line = line.trim_end();
@@ -70,11 +75,12 @@ pub fn compose(message: &str, logs: &[String], limit: usize) -> String {
         kept.push(line);
     }
     let dropped = logs.len() - kept.len();
-    let note = format!("(… {dropped} earlier lines cut)\n");
-    if dropped > 0 && note.len() <= room {
-        kept.push(&note);
-    } else if kept.is_empty() {
+    let note = format!("(… {dropped} earlier lines cut)");
+    if kept.is_empty() && limit < head.len() + note.len() {
         return message.to_owned();
+    }
+    if dropped > 0 {
+        kept.push(&note);
     }
     kept.reverse();
     let mut out = head;

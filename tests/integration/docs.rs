@@ -85,9 +85,31 @@ fn help_and_man_list_every_command() {
     let help = dir.husky(&["--help"]).expect(0).stdout;
     let man = roff_text("man/husky.1");
     let commands = [
-        "validate", "config", "init", "dag", "tags", "next", "prune", "daemon", "demo", "start",
-        "stop", "status", "run", "reload", "pause", "resume", "skip", "cancel", "retry", "logs",
-        "history", "audit", "export", "dash",
+        "validate",
+        "config",
+        "init",
+        "dag",
+        "tags",
+        "next",
+        "prune",
+        "daemon",
+        "demo",
+        "start",
+        "stop",
+        "status",
+        "run",
+        "reload",
+        "pause",
+        "resume",
+        "skip",
+        "cancel",
+        "retry",
+        "logs",
+        "history",
+        "audit",
+        "export",
+        "dash",
+        "integrations",
     ];
     for cmd in commands {
         assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
