@@ -112,7 +112,7 @@ fn job_obj(j: &Job, secrets: Secrets) -> Obj {
         ("on_sla_breach", &j.notify.on_sla_breach),
         ("on_retry", &j.notify.on_retry),
     ] {
-        notify = notify.opt(event, target.as_ref().map(notify_view));
+        notify = notify.opt(event, target.as_ref().map(|t| notify_view(t, secrets)));
     }
     let mut output = Obj::default();
     for (var, mode) in &j.output {
@@ -155,14 +155,18 @@ fn job_obj(j: &Job, secrets: Secrets) -> Obj {
         .set("output", output)
 }
 
-fn notify_view(t: &NotifyTarget) -> Obj {
+fn notify_view(t: &NotifyTarget, secrets: Secrets) -> Obj {
     let attach = match t.attach_logs {
         AttachLogs::None => "none".to_owned(),
         AttachLogs::All => "all".to_owned(),
         AttachLogs::Last(n) => format!("last_{n}_lines"),
     };
     Obj::default()
-        .set("channel", s(&t.channel))
+        // An ad-hoc webhook's URL is a credential: shown as its origin only.
+        .set(
+            "channel",
+            if secrets.0 { s(&t.channel) } else { s(&crate::notify::redact::channel(&t.channel)) },
+        )
         .opt("message", t.message.as_deref().map(s))
         .set("attach_logs", s(&attach))
         .set("only_after_failure", t.only_after_failure)

@@ -326,7 +326,7 @@ impl Actor {
             n.job.name,
             n.run_id,
             n.status,
-            n.target.channel
+            crate::notify::redact::channel(&n.target.channel)
         );
         match &self.w.notices {
             Some(tx) => {

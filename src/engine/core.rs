@@ -276,7 +276,7 @@ pub struct Notice {
     pub job: Arc<Job>,
     /// The run.
     pub run_id: i64,
-    /// Its attempt.
+    /// Its attempt (for a retry, the attempt to come).
     pub attempt: u32,
     /// Its status at the time.
     pub status: RunStatus,
@@ -1407,7 +1407,8 @@ impl Core {
             target,
             job: run.job.clone(),
             run_id: run.id,
-            attempt: run.attempt,
+            // Husky-Go: a retry notice describes the attempt to come.
+            attempt: if event == Event::Retry { run.attempt + 1 } else { run.attempt },
             status: said.status,
             reason: said.reason,
             run_reason: run.reason.clone(),

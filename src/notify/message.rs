@@ -174,3 +174,93 @@ pub fn variable(n: &Notice, name: &str) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::config::{EnvSource, NotifyTarget, validate_husky};
+    use crate::engine::core::Ended;
+    use crate::store::{RunStatus, Trigger};
+
+    fn notice(message: Option<&str>) -> Notice {
+        let yaml = "version: \"1\"\njobs:\n  ingest:\n    description: test job\n    frequency: daily\n    time: \"0200\"\n    retries: 3\n    tags: [etl, prod]\n    command: \"true\"\n";
+        let env = EnvSource::from_maps(HashMap::new(), HashMap::new());
+        let config = validate_husky(std::path::Path::new("/tmp/husky.yaml"), yaml, &env)
+            .value
+            .expect("valid");
+        let job = Arc::new(config.jobs[0].clone());
+        Notice {
+            event: Event::Failure,
+            target: NotifyTarget {
+                channel: "slack:#ops".into(),
+                message: message.map(str::to_owned),
+                attach_logs: AttachLogs::None,
+                only_after_failure: false,
+                cooldown: None,
+            },
+            job,
+            run_id: 7,
+            attempt: 1,
+            status: RunStatus::Failed,
+            reason: Some("exit code 2".into()),
+            run_reason: Some("test reason".into()),
+            trigger: Trigger::Manual,
+            cycle_id: "c-1".into(),
+            sla_breached: true,
+            ended: Some(Ended {
+                exit_code: Some(2),
+                duration: std::time::Duration::from_millis(90_500),
+                at: datetime!(2026-12-06 10:01:30 UTC),
+            }),
+            at: datetime!(2026-12-06 10:01:30 UTC),
+            suppressed: 0,
+        }
+    }
+
+    #[track_caller]
+    fn check(template: &str, expected: &str) {
+        assert_eq!(record(&notice(Some(template)), Vec::new()).message, expected, "{template}");
+    }
+
+    #[test]
+    fn husky_go_fixtures_and_the_new_variables_render() {
+        check(
+            "job={{ job.name }} desc={{ job.description }} freq={{ job.frequency }} retries={{ job.retries }}",
+            "job=ingest desc=test job freq=daily retries=3",
+        );
+        check(
+            "id={{ run.id }} status={{ run.status }} attempt={{ run.attempt }} trigger={{ run.trigger }} reason={{ run.reason }}",
+            "id=7 status=FAILED attempt=1 trigger=manual reason=test reason",
+        );
+        check("sla={{ run.sla_breached }} tags={{ job.tags }}", "sla=true tags=[etl prod]");
+        check(
+            "{{ run.exit_code }} {{ run.duration }} {{ run.started_at }} {{ run.finished_at }} {{ run.error }} {{ run.cycle_id }} {{ event }}",
+            "2 1m30.5s 2026-12-06T10:00:00.000Z 2026-12-06T10:01:30.000Z exit code 2 c-1 on_failure",
+        );
+    }
+
+    #[test]
+    fn an_empty_result_falls_back_to_the_default_text() {
+        let default = record(&notice(None), Vec::new()).message;
+        assert_eq!(
+            default,
+            "[on_failure] job ingest status=FAILED (run 7, attempt 1, exit code 2): exit code 2"
+        );
+        let blank = record(&notice(Some("{{ if run.cycle_id }}{{ end }}")), Vec::new()).message;
+        assert_eq!(blank, default);
+    }
+
+    #[test]
+    fn attach_logs_wants_none_all_or_the_last_lines() {
+        assert_eq!(wanted_lines(AttachLogs::None), None);
+        assert_eq!(wanted_lines(AttachLogs::Last(0)), None);
+        assert_eq!(wanted_lines(AttachLogs::Last(2)), Some(2));
+        assert_eq!(wanted_lines(AttachLogs::All), Some(MAX_ATTACHED_LINES));
+        assert_eq!(wanted_lines(AttachLogs::Last(1_000_000)), Some(MAX_ATTACHED_LINES));
+    }
+}

@@ -309,6 +309,12 @@ fn a_500_is_retried_until_delivered_and_a_400_fails_at_once_and_can_be_sent_agai
     until("delivered on retry", || {
         alerts(&t).get(1).filter(|a| a.starts_with("delivered 2 ")).cloned()
     });
+    let (code, job) = http(&sock, "GET", "/api/jobs/j", "");
+    assert_eq!(code, 200);
+    assert_eq!(
+        job["job"]["notify"]["on_failure"]["channel"],
+        format!("webhook:http://{}/***", r.addr)
+    );
     let (code, body) = http(&sock, "POST", "/api/db/alerts/999/retry", "");
     assert_eq!((code, body["error"].as_str()), (404, Some("alert not found")));
     let (code, _) = http(&sock, "POST", "/api/alerts/x/retry", "");
@@ -573,5 +579,35 @@ fn the_daemon_announces_its_start_on_the_channels_of_alerts_on_daemon_start() {
             .as_str()
             .is_some_and(|m| m.starts_with("husky daemon ") && m.contains(" started on ")),
         "{body}"
+    );
+}
+
+#[test]
+fn on_retry_describes_the_attempt_to_come_and_its_row_keeps_the_channel_as_configured() {
+    let r = receiver();
+    let t = TestDir::new();
+    let channel = format!("webhook:{}", r.url("/retry"));
+    t.write(
+        "husky.yaml",
+        &format!(
+            "version: \"1\"\njobs:\n  j:\n    description: j\n    frequency: manual\n    retries: 1\n    retry_delay: fixed:100ms\n    command: \"exit 1\"\n    notify:\n      on_retry:\n        channel: {channel}\n        message: \"attempt={{{{ run.attempt }}}} retries={{{{ job.retries }}}} status={{{{ run.status }}}}\"\n"
+        ),
+    );
+    t.husky(&["start"]).expect(0);
+    let _guard = Started(&t);
+    t.husky(&["run", "j", "--wait"]).expect(1);
+    let body = r.next().json();
+    assert_eq!(
+        (&body["message"], &body["event"]),
+        (&Value::from("attempt=2 retries=1 status=RETRYING"), &Value::from("on_retry"))
+    );
+    until("the on_retry alert delivered", || {
+        (alerts(&t) == [format!("delivered 1 on_retry {channel}")]).then_some(())
+    });
+    let payload = rows(&t.path.join(".husky/husky.db"), "SELECT payload FROM alerts");
+    let payload: Value = serde_json::from_str(&payload[0]).expect("json");
+    assert_eq!(
+        (&payload["event"], &payload["run_id"]),
+        (&Value::from("on_retry"), &Value::from(1))
     );
 }
