@@ -510,7 +510,8 @@ fn email_reaches_a_loopback_smtp_server_and_a_script_gets_the_event_in_its_envir
     let t = TestDir::new();
     t.write(
         "notify.sh",
-        "#!/bin/sh\nenv | grep '^HUSKY_' | sort > \"$(dirname \"$0\")/got.env\"\n",
+        // Written aside and renamed, so the test never reads a half-written file.
+        "#!/bin/sh\nd=\"$(dirname \"$0\")\"\nenv | grep '^HUSKY_' | sort > \"$d/got.tmp\" && mv \"$d/got.tmp\" \"$d/got.env\"\n",
     );
     std::process::Command::new("chmod")
         .args(["+x", "notify.sh"])
