@@ -240,7 +240,7 @@ mod tests {
         check("sla={{ run.sla_breached }} tags={{ job.tags }}", "sla=true tags=[etl prod]");
         check(
             "{{ run.exit_code }} {{ run.duration }} {{ run.started_at }} {{ run.finished_at }} {{ run.error }} {{ run.cycle_id }} {{ event }}",
-            "2 1m30.5s 2026-12-06T10:00:00.000Z 2026-12-06T10:01:30.000Z exit code 2 c-1 on_failure",
+            "2 1m30.5s 2026-12-06T09:59:59.500Z 2026-12-06T10:01:30.000Z exit code 2 c-1 on_failure",
         );
     }
 
