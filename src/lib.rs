@@ -6,10 +6,12 @@
 //! # Architecture invariants
 //!
 //! The daemon is synchronous and threaded (no async runtime): a fixed worker pool, one
-//! engine ("ticker") thread, one SQLite writer thread, a small fixed set of HTTP threads (plus
-//! one per open HTTP connection, at most `api.max_connections` on TCP, where one relay thread
-//! polls every connection, terminates TLS and enforces the timeouts), a notifier and a signal
-//! thread, talking only through crossbeam channels.
+//! engine ("ticker") thread, one SQLite writer thread, a small fixed set of HTTP threads (one
+//! relay thread that polls every listener — TCP, the unix socket, the metrics listener — and
+//! every connection, terminates TLS and enforces the timeouts, one private HTTP server behind
+//! it, one request thread per listener, plus one per connection that has sent a request, at
+//! most `api.max_connections` per listener), a notifier and a signal thread, talking only
+//! through crossbeam channels.
 //!
 //! 1. The engine thread alone mutates scheduling state. No mutex around domain state anywhere.
 //! 2. The store writer alone writes SQLite. Readers open their own read-only connections (WAL).

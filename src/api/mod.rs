@@ -1,10 +1,12 @@
-//! The HTTP threads: one tiny_http server per listener (the unix socket `husky.sock`, mode
-//! 0600, for the local CLI; for TCP `api.addr`, the dashboard and remote use, a private server
-//! behind the relay thread that bounds connections, applies the timeouts and terminates TLS),
-//! each served by one thread. Commands travel to the engine with a reply channel; reads use
-//! the thread's own read-only database connection. Every answer is JSON; errors are
-//! `{"error": "..."}` with a 4xx or 5xx status. Streams (server-sent events, WebSockets) are
-//! handed to threads of their own once routed.
+//! The HTTP threads: every listener (the unix socket `husky.sock`, mode 0600, for the local
+//! CLI; TCP `api.addr` for the dashboard and remote use; `metrics.addr` when metrics have a
+//! listener of their own) is fronted by the relay thread, which bounds connections, applies
+//! the timeouts and terminates TLS, and hands every request to one private tiny_http server,
+//! saying which listener it came in on; as many threads as there are listeners take its
+//! requests. Commands travel to the engine with a reply channel; reads use the thread's own
+//! read-only database connection. Every answer is JSON; errors are `{"error": "..."}` with a
+//! 4xx or 5xx status. Streams (server-sent events, WebSockets) are handed to threads of their
+//! own once routed.
 
 mod alerts;
 pub mod auth;
@@ -86,6 +88,31 @@ pub enum Listener {
     Metrics,
 }
 
+impl Listener {
+    /// Its name in the relay's header.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Listener::Socket => "socket",
+            Listener::Tcp => "api",
+            Listener::Metrics => "metrics",
+        }
+    }
+
+    /// The listener a tag of the relay's header names.
+    fn from_tag(tag: &str) -> Option<Listener> {
+        [Listener::Socket, Listener::Tcp, Listener::Metrics].into_iter().find(|l| l.tag() == tag)
+    }
+
+    /// How the log names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Listener::Socket => "the unix socket",
+            Listener::Tcp => "api.addr",
+            Listener::Metrics => "metrics.addr",
+        }
+    }
+}
+
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context").field("db", &self.db).finish_non_exhaustive()
@@ -106,15 +133,16 @@ impl Context {
 
 /// The running HTTP threads.
 pub struct Api {
-    servers: Vec<Arc<tiny_http::Server>>,
+    server: Arc<tiny_http::Server>,
     threads: Vec<JoinHandle<()>>,
     socket: Option<PathBuf>,
-    relay: Option<(relay::Relay, crate::daemon::Backend)>,
+    relay: relay::Relay,
+    backend: crate::daemon::Backend,
 }
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Api").field("listeners", &self.servers.len()).finish_non_exhaustive()
+        f.debug_struct("Api").field("threads", &self.threads.len()).finish_non_exhaustive()
     }
 }
 
@@ -127,20 +155,21 @@ pub struct Listen {
     pub tcp: Option<String>,
     /// The metrics listener's address, when it has one of its own.
     pub metrics: Option<String>,
-    /// How the TCP listener serves.
+    /// How the listeners serve.
     pub front: Front,
 }
 
-/// How the TCP listener serves: its connection limit, timeouts and TLS.
+/// How the listeners serve: the connection limit and timeouts of each, and TLS on TCP
+/// `api.addr`.
 #[derive(Debug, Clone)]
 pub struct Front {
     /// The data directory (the relay's private socket is made there).
     pub data: PathBuf,
-    /// Connections open at once (`api.max_connections`).
+    /// Connections open at once on each listener (`api.max_connections`).
     pub max_connections: usize,
     /// `api.timeouts`.
     pub timeouts: relay::Timeouts,
-    /// `api.tls` (`None`: plain HTTP).
+    /// `api.tls`, for `api.addr` (`None`: plain HTTP).
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -159,37 +188,25 @@ impl std::fmt::Display for ListenError {
     }
 }
 
-/// Which requests a server takes.
-#[derive(Debug, Clone)]
-enum Trust {
-    /// A listener of its own (the unix socket): requests must not claim to come from the relay.
-    Direct,
-    /// The relay's private server: every request must carry the relay's secret.
-    Relay(String),
+/// The listener a request came in on, as the relay's header says: `None` when the header is
+/// missing or lacks the relay's secret (the request did not come through the relay).
+fn origin(request: &tiny_http::Request, secret: &str) -> Option<Listener> {
+    let value = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(relay::framer::RELAY_HEADER))
+        .map(|h| h.value.as_str())?;
+    listener_of(value, secret)
 }
 
-impl Trust {
-    /// Why `request` is refused here, if it is.
-    fn refusal(&self, request: &tiny_http::Request) -> Option<(u16, &'static str)> {
-        let header = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv(relay::framer::RELAY_HEADER))
-            .map(|h| h.value.as_str());
-        match (self, header) {
-            (Trust::Direct, None) => None,
-            (Trust::Direct, Some(_)) => Some((400, "the X-Husky-Relay header is reserved")),
-            (Trust::Relay(secret), Some(value))
-                if value
-                    .split(' ')
-                    .next()
-                    .is_some_and(|s| same(s.as_bytes(), secret.as_bytes())) =>
-            {
-                None
-            }
-            (Trust::Relay(_), _) => Some((403, "this socket serves the API's relay only")),
-        }
+/// The listener the relay's header value `value` names, when it carries `secret`.
+fn listener_of(value: &str, secret: &str) -> Option<Listener> {
+    let mut words = value.split(' ');
+    let given = words.next()?;
+    if !same(given.as_bytes(), secret.as_bytes()) {
+        return None;
     }
+    Listener::from_tag(words.next()?)
 }
 
 /// Compares without stopping at the first difference.
@@ -197,16 +214,14 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The address of the client that sent `request`: on the TCP listener the one the relay saw
-/// (from its header, which `serve` has checked), else what the socket says (nothing on the
-/// unix socket).
+/// The address of the client that sent `request`, as the relay saw it (from its header, which
+/// `serve` has checked); `None` on the unix socket.
 pub fn peer(request: &tiny_http::Request) -> Option<SocketAddr> {
-    let relayed = request
+    request
         .headers()
         .iter()
         .find(|h| h.field.equiv(relay::framer::RELAY_HEADER))
-        .and_then(|h| h.value.as_str().split_once(' ').and_then(|(_, p)| p.parse().ok()));
-    relayed.or_else(|| request.remote_addr().copied())
+        .and_then(|h| h.value.as_str().split(' ').nth(2).and_then(|p| p.parse().ok()))
 }
 
 /// A random secret for the relay's header (hex).
@@ -220,102 +235,110 @@ fn secret() -> Result<String, ListenError> {
 }
 
 impl Api {
-    /// Starts the listeners of `listen`, each with its thread (the TCP listener: the relay and
-    /// the private server behind it). Returns the bound TCP address, if any.
+    /// Opens the listeners of `listen` behind the relay thread, the private server behind it
+    /// and the threads that take its requests (one per listener). Returns the bound TCP
+    /// address, if any.
     pub fn start(ctx: &Context, listen: &Listen) -> Result<(Api, Option<String>), ListenError> {
-        let mut servers = Vec::new();
+        let mut doors = Vec::new();
         let mut bound = None;
-        let mut relay = None;
-        // TCP first: when its address is taken (and the caller tries another), no unix socket
-        // server has been made yet. One made and dropped would take the local CLI's first
-        // requests into a queue nobody serves.
-        let tcp = match &listen.tcp {
-            Some(addr) => {
-                let failed =
-                    |e: std::io::Error| ListenError { what: addr.clone(), error: e.to_string() };
-                let listener = std::net::TcpListener::bind(addr.as_str()).map_err(failed)?;
-                bound = Some(listener.local_addr().map_err(failed)?.to_string());
-                Some(listener)
-            }
-            None => None,
+        let f = &listen.front;
+        let tcp = |addr: &String| {
+            let failed =
+                |e: std::io::Error| ListenError { what: addr.clone(), error: e.to_string() };
+            let listener = std::net::TcpListener::bind(addr.as_str()).map_err(failed)?;
+            let at = listener.local_addr().map_err(failed)?.to_string();
+            Ok::<_, ListenError>((listener, at))
         };
+        // TCP first: when its address is taken (and the caller tries another), the unix socket
+        // has not been replaced yet.
+        if let Some(addr) = &listen.tcp {
+            let (listener, at) = tcp(addr)?;
+            bound = Some(at);
+            doors.push(relay::Door {
+                kind: Listener::Tcp,
+                listener: Box::new(listener),
+                tls: f.tls.clone(),
+            });
+        }
+        if let Some(addr) = &listen.metrics {
+            let (listener, _) = tcp(addr)?;
+            doors.push(relay::Door {
+                kind: Listener::Metrics,
+                listener: Box::new(listener),
+                tls: None,
+            });
+        }
         if let Some(path) = &listen.socket {
-            let server = crate::daemon::serve_unix(path).map_err(|e| ListenError {
+            let listener = crate::daemon::listen_local(path).map_err(|e| ListenError {
                 what: path.display().to_string(),
                 error: e.to_string(),
             })?;
-            servers.push((Arc::new(server), Listener::Socket, Trust::Direct));
+            doors.push(relay::Door { kind: Listener::Socket, listener, tls: None });
         }
-        if let Some(listener) = tcp {
-            let f = &listen.front;
-            let (server, backend) = crate::daemon::Backend::listen(&f.data).map_err(|e| {
-                ListenError { what: "the API relay's private socket".into(), error: e.to_string() }
-            })?;
-            let secret = secret()?;
-            servers.push((Arc::new(server), Listener::Tcp, Trust::Relay(secret.clone())));
-            let settings = relay::Settings {
-                max_connections: f.max_connections.max(1),
-                timeouts: f.timeouts,
-                tls: f.tls.clone(),
-                secret,
-            };
-            let started = relay::Relay::start(
-                listener,
-                backend.clone(),
-                settings,
-                ctx.log.clone(),
-                ctx.clock.clone(),
-            )
-            .map_err(|e| ListenError { what: "the API relay".into(), error: e.to_string() })?;
-            relay = Some((started, backend));
-        }
-        if let Some(addr) = &listen.metrics {
-            let server = tiny_http::Server::http(addr.as_str())
-                .map_err(|e| ListenError { what: addr.clone(), error: e.to_string() })?;
-            servers.push((Arc::new(server), Listener::Metrics, Trust::Direct));
-        }
-        let mut threads = Vec::new();
-        for (i, (server, kind, trust)) in servers.iter().enumerate() {
-            let (server, ctx, kind, trust) = (server.clone(), ctx.clone(), *kind, trust.clone());
+        let (server, backend) = crate::daemon::Backend::listen(&f.data).map_err(|e| {
+            ListenError { what: "the API relay's private socket".into(), error: e.to_string() }
+        })?;
+        let server = Arc::new(server);
+        let secret = secret()?;
+        let serving = doors.len().max(1);
+        let settings = relay::Settings {
+            max_connections: f.max_connections.max(1),
+            timeouts: f.timeouts,
+            secret: secret.clone(),
+        };
+        let relay = relay::Relay::start(
+            doors,
+            backend.clone(),
+            settings,
+            ctx.log.clone(),
+            ctx.clock.clone(),
+        )
+        .map_err(|e| ListenError { what: "the API relay".into(), error: e.to_string() })?;
+        let mut api =
+            Api { server, threads: Vec::new(), socket: listen.socket.clone(), relay, backend };
+        for i in 0..serving {
+            let (server, ctx, secret) = (api.server.clone(), ctx.clone(), secret.clone());
             let t = std::thread::Builder::new()
                 .name(format!("husky-http-{i}"))
-                .spawn(move || serve(&server, &ctx, kind, &trust))
-                .map_err(|e| ListenError { what: "a thread".into(), error: e.to_string() })?;
-            threads.push(t);
+                .spawn(move || serve(&server, &ctx, &secret));
+            match t {
+                Ok(t) => api.threads.push(t),
+                Err(e) => {
+                    api.stop();
+                    return Err(ListenError { what: "a thread".into(), error: e.to_string() });
+                }
+            }
         }
-        let servers = servers.into_iter().map(|(s, _, _)| s).collect();
-        Ok((Api { servers, threads, socket: listen.socket.clone(), relay }, bound))
+        Ok((api, bound))
     }
 
     /// Stops accepting requests and waits for the threads.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
         // The relay first: its connections end, and no new request reaches the private server.
-        let backend = self.relay.take().map(|(relay, backend)| {
-            relay.stop();
-            backend
-        });
-        for s in &self.servers {
-            s.unblock();
+        self.relay.stop();
+        // One unblock per thread: each takes one.
+        for _ in &self.threads {
+            self.server.unblock();
         }
-        for t in self.threads.drain(..) {
+        for t in self.threads {
             let _ = t.join();
         }
         if let Some(p) = &self.socket {
             let _ = std::fs::remove_file(p);
         }
-        if let Some(b) = backend {
-            b.remove();
-        }
+        self.backend.remove();
     }
 }
 
-fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener, trust: &Trust) {
+/// Takes the private server's requests, each routed as its listener serves.
+fn serve(server: &tiny_http::Server, ctx: &Context, secret: &str) {
     let mut reader: Option<crate::store::query::Reader> = None;
     for mut request in server.incoming_requests() {
-        if let Some((status, why)) = trust.refusal(&request) {
-            respond_json(request, status, &serde_json::json!({ "error": why }));
+        let Some(listener) = origin(&request, secret) else {
+            let why = "this socket serves the API's relay only";
+            respond_json(request, 403, &serde_json::json!({ "error": why }));
             continue;
-        }
+        };
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             routes::handle(ctx, &mut reader, &mut request, listener)
         }));
@@ -403,4 +426,30 @@ fn json_response(
 /// Answers `request` with a JSON body.
 fn respond_json(request: tiny_http::Request, status: u16, body: &serde_json::Value) {
     let _ = request.respond(json_response(status, body));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relay_header_names_the_listener_only_with_the_secret() {
+        let cases = [
+            ("abc api 10.0.0.7:5000", Some(Listener::Tcp)),
+            ("abc metrics [::1]:9091", Some(Listener::Metrics)),
+            ("abc socket", Some(Listener::Socket)),
+            ("abd socket", None),
+            ("ab socket", None),
+            ("abc", None),
+            ("abc admin", None),
+            ("socket", None),
+            ("", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(listener_of(value, "abc"), expected, "{value:?}");
+        }
+        for l in [Listener::Socket, Listener::Tcp, Listener::Metrics] {
+            assert_eq!(Listener::from_tag(l.tag()), Some(l));
+        }
+    }
 }

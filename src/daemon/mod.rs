@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -367,8 +368,8 @@ impl Daemon {
     }
 }
 
-/// Starts the listeners: the unix socket `husky.sock` (Unix) and TCP `api.addr` (behind the
-/// relay, with TLS when `tls` is given). When the default address is taken (and none was
+/// Starts the listeners, all behind the relay: the unix socket `husky.sock` (Unix), TCP
+/// `api.addr` (with TLS when `tls` is given) and `metrics.addr` when it has one of its own. When the default address is taken (and none was
 /// configured), an OS-chosen loopback port is used instead, with a warning. The bound address
 /// is written to `api.addr` in the data directory, and its URL (`https://` with TLS, and
 /// `api.base_path`) to `api.url`.
@@ -653,7 +654,7 @@ impl Reloader {
 }
 
 /// The API relay's private HTTP server and the stream to it: a unix socket in the data
-/// directory (Unix), a loopback port (Windows).
+/// directory (Unix), a loopback port (Windows); the relay's sockets and connections.
 pub use platform::{Backend, BackendStream, RawSock, Sock};
 
 /// One socket the API's relay waits on: what for, and (after [`poll`]) what it is ready for.
@@ -675,8 +676,47 @@ pub struct Wait {
 
 impl Wait {
     /// Waiting on `sock` for reading and/or writing.
-    pub fn on(sock: &impl Sock, read: bool, write: bool) -> Wait {
+    pub fn on(sock: &(impl Sock + ?Sized), read: bool, write: bool) -> Wait {
         Wait { sock: sock.raw(), read, write, readable: false, writable: false, failed: false }
+    }
+}
+
+/// A client connection of the API's relay: TCP, or (Unix) the local socket's.
+pub trait Stream: std::io::Read + std::io::Write + Sock + Send + std::fmt::Debug {
+    /// Reads without taking the bytes (TCP; other streams say `Unsupported`).
+    fn peek(&self, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// Ends the sending direction.
+    fn shutdown_write(&self) -> std::io::Result<()>;
+}
+
+/// A listening socket of the API's relay: TCP, or (Unix) the local socket.
+pub trait Listening: Sock + Send + std::fmt::Debug {
+    /// Accepts a connection, made non-blocking, with the client's address when it has one.
+    fn accept_stream(&self) -> std::io::Result<(Box<dyn Stream>, Option<SocketAddr>)>;
+    /// Makes accepting non-blocking.
+    fn set_nonblocking(&self) -> std::io::Result<()>;
+}
+
+impl Stream for std::net::TcpStream {
+    fn peek(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::net::TcpStream::peek(self, buf)
+    }
+
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl Listening for std::net::TcpListener {
+    fn accept_stream(&self) -> std::io::Result<(Box<dyn Stream>, Option<SocketAddr>)> {
+        let (stream, peer) = self.accept()?;
+        stream.set_nonblocking(true)?;
+        let _ = stream.set_nodelay(true);
+        Ok((Box::new(stream), Some(peer)))
+    }
+
+    fn set_nonblocking(&self) -> std::io::Result<()> {
+        std::net::TcpListener::set_nonblocking(self, true)
     }
 }
 
@@ -685,9 +725,10 @@ pub fn poll(waits: &mut [Wait], timeout: Option<std::time::Duration>) -> std::io
     platform::poll(waits, timeout)
 }
 
-/// A tiny_http server on a unix socket readable by its owner only (Unix); an error elsewhere.
-pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
-    platform::serve_unix(path)
+/// The local socket `path` (a stale socket file is replaced), usable by its owner only, for
+/// the API's relay (Unix); an error elsewhere.
+pub fn listen_local(path: &Path) -> std::io::Result<Box<dyn Listening>> {
+    platform::listen_local(path)
 }
 
 /// Makes a spawned daemon independent of the terminal that started it.

@@ -142,14 +142,38 @@ pub fn monotonic_usec() -> Option<u64> {
     Some(secs.saturating_mul(1_000_000).saturating_add(nanos / 1_000))
 }
 
-/// A tiny_http server on the unix socket `path` (a stale socket file is replaced), mode 0600.
-pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
+/// The unix socket `path` for the API's relay (a stale socket file is replaced), mode 0600.
+pub fn listen_local(path: &Path) -> std::io::Result<Box<dyn super::Listening>> {
     if std::fs::symlink_metadata(path).is_ok() {
         std::fs::remove_file(path)?;
     }
-    let server = tiny_http::Server::http_unix(path).map_err(std::io::Error::other)?;
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(server)
+    Ok(Box::new(listener))
+}
+
+impl super::Stream for std::os::unix::net::UnixStream {
+    fn peek(&self, _buf: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl super::Listening for std::os::unix::net::UnixListener {
+    fn accept_stream(
+        &self,
+    ) -> std::io::Result<(Box<dyn super::Stream>, Option<std::net::SocketAddr>)> {
+        let (stream, _) = self.accept()?;
+        stream.set_nonblocking(true)?;
+        Ok((Box::new(stream), None))
+    }
+
+    fn set_nonblocking(&self) -> std::io::Result<()> {
+        std::os::unix::net::UnixListener::set_nonblocking(self, true)
+    }
 }
 
 /// A raw socket, as `poll` takes it.

@@ -72,7 +72,7 @@ pub fn handle_signals(
 }
 
 /// There are no unix sockets here: the CLI uses TCP on loopback.
-pub fn serve_unix(path: &Path) -> std::io::Result<tiny_http::Server> {
+pub fn listen_local(path: &Path) -> std::io::Result<Box<dyn super::Listening>> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         format!("no unix socket on Windows ({})", path.display()),

@@ -1,7 +1,8 @@
 //! The TCP listener as clients meet it: HTTPS with certificates made at test time by the
 //! `openssl` command (PKCS#1 RSA, SEC1 EC and PKCS#8 keys, as operators make them), mutual TLS,
-//! the daemon refusing to start on an unusable certificate or key, and a flood of idle
-//! connections that must neither starve a real request nor grow the daemon's threads.
+//! the daemon refusing to start on an unusable certificate or key, and floods of idle
+//! connections on every listener (TCP, the metrics listener, the unix socket) that must neither
+//! starve a real request nor grow the daemon's threads, nor change what each listener serves.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -361,15 +362,32 @@ fn an_unusable_certificate_or_key_stops_the_daemon_with_a_clear_message() {
     let _guard = Started(&t);
 }
 
+/// A stream the flood tests hold open: TCP or the unix socket.
+trait Held: Read {
+    fn read_timeout(&self, t: Duration);
+}
+
+impl Held for TcpStream {
+    fn read_timeout(&self, t: Duration) {
+        self.set_read_timeout(Some(t)).expect("timeout");
+    }
+}
+
+impl Held for std::os::unix::net::UnixStream {
+    fn read_timeout(&self, t: Duration) {
+        self.set_read_timeout(Some(t)).expect("timeout");
+    }
+}
+
 /// Reads until the daemon closes `s` (true), or until `deadline` (false).
-fn closed_by_then(s: &mut TcpStream, deadline: std::time::Instant) -> bool {
+fn closed_by_then(s: &mut impl Held, deadline: std::time::Instant) -> bool {
     let mut buf = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(SystemClock.monotonic());
         if left.is_zero() {
             return false;
         }
-        s.set_read_timeout(Some(left)).expect("timeout");
+        s.read_timeout(left);
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
@@ -440,4 +458,89 @@ fn an_idle_connection_flood_neither_starves_requests_nor_grows_threads() {
     let after = threads(&pid);
     assert!(after <= before + 2, "threads went from {before} to {after}");
     t.husky(&["--addr", &url, "status"]).expect(0);
+}
+
+/// One request on a fresh TCP connection: the status and the whole answer.
+fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> (u16, String) {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for h in headers {
+        request.push_str(&format!("{h}\r\n"));
+    }
+    request.push_str("\r\n");
+    let answer = plain_exchange(addr, request.as_bytes());
+    let code = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, answer)
+}
+
+#[test]
+fn idle_floods_on_the_metrics_listener_and_the_unix_socket_are_bounded_like_tcp() {
+    use std::os::unix::net::UnixStream;
+    let t = TestDir::new();
+    t.write("husky.yaml", JOBS);
+    t.write("tokens", "s3cret-token\n");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let metrics = free.local_addr().expect("addr");
+    drop(free);
+    t.write(
+        "huskyd.yaml",
+        &format!(
+            "api:\n  addr: 127.0.0.1:0\n  base_path: /husky\n  max_connections: 8\n  timeouts:\n    \
+             read_header: 1s\n    idle: 2s\nauth:\n  type: bearer\n  bearer:\n    token_file: tokens\n\
+             metrics:\n  enabled: true\n  addr: {metrics}\n  auth: true\n"
+        ),
+    );
+    let url = start(&t);
+    let _guard = Started(&t);
+    assert!(url.ends_with("/husky"), "{url}");
+    let api = socket_addr(t.read(".husky/api.addr").trim());
+    let sock = t.path.join(".husky/husky.sock");
+    let pid = t.read(".husky/husky.pid").trim().to_owned();
+    let token = "Authorization: Bearer s3cret-token";
+    assert_eq!(get(metrics, "/metrics", &[token]).0, 200);
+    t.husky(&["status"]).expect(0);
+    let before = threads(&pid);
+
+    // Far more silent connections than the limit, on both listeners.
+    let mut on_metrics: Vec<TcpStream> =
+        (0..100).map(|_| TcpStream::connect(metrics).expect("connect")).collect();
+    let mut on_socket: Vec<UnixStream> =
+        (0..100).map(|_| UnixStream::connect(&sock).expect("connect")).collect();
+
+    // Real requests still get through at once, each listener serving as it did.
+    let asked = SystemClock.monotonic();
+    let (code, text) = get(metrics, "/metrics", &[token]);
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("# TYPE husky_job_runs_total counter"), "{text}");
+    let (code, text) = get(metrics, "/metrics", &[]);
+    assert_eq!(code, 401, "metrics.auth still wants the token: {text}");
+    assert_eq!(get(metrics, "/api/status", &[token]).0, 404, "metrics only");
+    let status = t.husky(&["status"]).expect(0);
+    assert!(status.stdout.contains("1 jobs"), "{}", status.stdout);
+    // The socket is admin without a token and has no base path; TCP wants the token.
+    let (code, body) = crate::util::http(&sock, "GET", "/api/status", "");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(crate::util::http(&sock, "POST", "/api/daemon/reload", "").0, 200);
+    assert_eq!(get(api, "/husky/api/status", &[]).0, 401);
+    assert_eq!(get(api, "/husky/api/status", &[token]).0, 200);
+    // A TCP client cannot pass for the socket (nor for the metrics listener).
+    for forged in ["X-Husky-Relay: x socket", "x-husky-relay: deadbeef metrics"] {
+        assert_eq!(get(api, "/husky/api/status", &[forged]).0, 401, "{forged}");
+    }
+    let took = SystemClock.monotonic() - asked;
+    assert!(took < Duration::from_secs(10), "the requests took {took:?} during the floods");
+    let during = threads(&pid);
+    assert!(during <= before + 2, "threads went from {before} to {during}");
+
+    // The daemon closes every flooding connection (read_header 1s; or a newer one's place).
+    let deadline = SystemClock.monotonic() + Duration::from_secs(20);
+    let open = on_metrics.iter_mut().map(|s| closed_by_then(s, deadline)).filter(|c| !c).count()
+        + on_socket.iter_mut().map(|s| closed_by_then(s, deadline)).filter(|c| !c).count();
+    assert_eq!(open, 0, "connections the daemon did not close");
+    let after = threads(&pid);
+    assert!(after <= before + 2, "threads went from {before} to {after}");
+    assert_eq!(get(metrics, "/metrics", &[token]).0, 200);
+    t.husky(&["status"]).expect(0);
+    let log = t.read(".husky/huskyd.log");
+    assert!(log.contains("connections are open on the unix socket"), "{log}");
+    assert!(log.contains("connections are open on metrics.addr"), "{log}");
 }

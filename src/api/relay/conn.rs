@@ -1,18 +1,18 @@
-//! One client connection of the relay: its socket (plain, or TLS through a rustls server
-//! connection), the stream to the private HTTP server (opened at the first request, so that
+//! One client connection of the relay: its socket (TCP, plain or TLS through a rustls server
+//! connection, or the local unix socket), the stream to the private HTTP server (opened at the first request, so that
 //! connections which never send one cost no server thread), the bytes on their way in each
 //! direction, and its deadlines. Everything is non-blocking: the relay's loop calls
 //! [`Conn::pump`] when one of its sockets is ready and closes it at [`Conn::deadline`].
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::ServerConnection;
 
 use super::framer::{Fed, Framer, Phase, Reject};
-use crate::daemon::{Backend, BackendStream, Wait};
+use crate::daemon::{Backend, BackendStream, Stream, Wait};
 
 /// Bytes held in one direction before the relay stops reading from the side that sends them.
 const BUFFER: usize = 64 * 1024;
@@ -37,7 +37,7 @@ pub struct Timeouts {
 /// One client connection.
 #[derive(Debug)]
 pub struct Conn {
-    client: TcpStream,
+    client: Box<dyn Stream>,
     tls: Option<Box<ServerConnection>>,
     backend: Option<BackendStream>,
     framer: Framer,
@@ -69,16 +69,15 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A connection accepted at `now` from `peer`; TLS when `tls` is given.
+    /// A connection accepted at `now` (non-blocking) whose requests are tagged with `origin`
+    /// (see [`Framer::new`]); TLS when `tls` is given.
     pub fn new(
-        client: TcpStream,
-        peer: SocketAddr,
+        client: Box<dyn Stream>,
+        origin: &str,
         now: Instant,
         tls: Option<&Arc<rustls::ServerConfig>>,
         secret: &str,
     ) -> io::Result<Conn> {
-        client.set_nonblocking(true)?;
-        let _ = client.set_nodelay(true);
         let tls = match tls {
             Some(config) => {
                 let mut c = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
@@ -91,7 +90,7 @@ impl Conn {
             client,
             tls,
             backend: None,
-            framer: Framer::new(secret, &peer.to_string()),
+            framer: Framer::new(secret, origin),
             to_backend: Vec::new(),
             to_client: Vec::new(),
             tcp_eof: false,
@@ -116,7 +115,7 @@ impl Conn {
             None => !self.client_done && room_in,
             Some(t) => !self.client_done && !self.tcp_eof && room_in && t.wants_read(),
         };
-        out.push(Wait::on(&self.client, read, self.client_pending()));
+        out.push(Wait::on(&*self.client, read, self.client_pending()));
         match &self.backend {
             Some(b) if !self.backend_eof && !self.backend_hup => {
                 let read = !self.backend_eof && self.to_client.len() < BUFFER;
@@ -220,7 +219,7 @@ impl Conn {
                 break;
             }
         }
-        let _ = self.client.shutdown(Shutdown::Write);
+        let _ = self.client.shutdown_write();
     }
 
     fn client_pending(&self) -> bool {

@@ -2,8 +2,8 @@
 //! is, and whether the connection turns into a tunnel (a protocol upgrade such as WebSocket).
 //! The relay needs it to time heads and bodies separately (`api.timeouts.read_header` and
 //! `read`), to know when a connection is between requests (`idle`), and to add one header to
-//! every head: `X-Husky-Relay: <secret> <client address>`, which tells the router who the
-//! client is (any copy the client sent is dropped). Bytes in, bytes out: no I/O, no clock.
+//! every head: `X-Husky-Relay: <secret> <origin>`, which tells the router which listener the
+//! request came in on and who the client is (any copy the client sent is dropped). Bytes in, bytes out: no I/O, no clock.
 //!
 //! Ambiguous framing is refused rather than guessed (both `Content-Length` and
 //! `Transfer-Encoding`, differing lengths, folded header lines), so that the relay and the HTTP
@@ -98,12 +98,13 @@ pub struct Framer {
 }
 
 impl Framer {
-    /// A framer that adds `X-Husky-Relay: <secret> <peer>` to every request head.
-    pub fn new(secret: &str, peer: &str) -> Framer {
+    /// A framer that adds `X-Husky-Relay: <secret> <origin>` to every request head (the
+    /// origin: the listener's name, then the client's address when it has one).
+    pub fn new(secret: &str, origin: &str) -> Framer {
         Framer {
             state: State::Idle,
             line: Vec::new(),
-            inject: format!("{RELAY_HEADER}: {secret} {peer}\r\n").into_bytes(),
+            inject: format!("{RELAY_HEADER}: {secret} {origin}\r\n").into_bytes(),
             held: Vec::new(),
             answer: Vec::new(),
             upgrade_after_body: false,
@@ -391,10 +392,10 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    const TAG: &str = "X-Husky-Relay: s3cret 10.0.0.7:5000\r\n";
+    const TAG: &str = "X-Husky-Relay: s3cret api 10.0.0.7:5000\r\n";
 
     fn framer() -> Framer {
-        Framer::new("s3cret", "10.0.0.7:5000")
+        Framer::new("s3cret", "api 10.0.0.7:5000")
     }
 
     /// Feeds `input` in pieces of `step` bytes; what went out, and the totals.

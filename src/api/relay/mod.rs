@@ -1,26 +1,34 @@
-//! The relay in front of the TCP listener (`api.addr`): one thread that accepts connections,
-//! terminates TLS when `api.tls` is on (rustls with the ring provider), and relays each
-//! connection's plaintext to a private tiny_http server (a unix socket in the data directory;
-//! a loopback port on Windows) whose requests go to the same router as the local socket's.
+//! The relay in front of every API listener: TCP `api.addr`, the unix socket `husky.sock`
+//! (Unix) and `metrics.addr` (when metrics have a listener of their own). One thread accepts
+//! their connections, terminates TLS on `api.addr` when `api.tls` is on (rustls with the ring
+//! provider; the socket and the metrics listener stay plain), and relays each connection's
+//! plaintext to one private tiny_http server (a unix socket in the data directory; a loopback
+//! port on Windows) whose requests all go to the router.
 //!
 //! Why a relay: tiny_http serves only the listeners it opens itself, brings TLS only through
-//! rustls 0.20/ring 0.16 (open advisories), spawns one thread per connection without a limit
-//! and has no timeouts. The relay is a single `poll` loop over every connection, so that it
-//! costs one thread in all; tiny_http's thread for a connection exists only from the
-//! connection's first request on (connections that send nothing cost no thread), and there are
-//! at most `api.max_connections` of those. The relay also enforces `api.timeouts`, and when
-//! the limit is reached a new connection takes the place of the longest-quiet one that is
-//! between requests (connections that never sent a request first); when none is, new ones wait
-//! in the listen backlog until a connection ends.
+//! rustls 0.20/ring 0.16 (open advisories), spawns one thread per connection without a limit,
+//! keeps an acceptor and four pool threads per server, and has no timeouts. The relay is a
+//! single `poll` loop over every listener and connection, so that it costs one thread in all;
+//! tiny_http's thread for a connection exists only from the connection's first request on
+//! (connections that send nothing cost no thread), and there are at most
+//! `api.max_connections` of those per listener. The relay also enforces `api.timeouts` on
+//! every listener, and when a listener is at its limit a new connection takes the place of
+//! that listener's longest-quiet connection that is between requests (connections that never
+//! sent a request first); when none is, new ones wait in the listen backlog until a
+//! connection ends. Each listener has a limit of its own: a flood on one (the metrics port,
+//! say) never takes the local CLI's place.
 //!
-//! Every request carries `X-Husky-Relay: <secret> <client address>` to the private server: the
-//! router learns who the client is (tiny_http only sees the relay), and requests that reach
-//! the private server some other way are refused (see `api::serve`).
+//! Every request carries `X-Husky-Relay: <secret> <listener> [<client address>]` to the
+//! private server (`api` and `metrics` with the client's address, `socket` without): the router
+//! learns which listener the request came in on (the socket's requests are trusted as admin,
+//! the metrics listener serves metrics alone) and who the client is. A client's own copy of the
+//! header is dropped, so no client can claim another listener, and requests that reach the
+//! private server some other way are refused (see `api::serve`).
 
 mod conn;
 pub mod framer;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -29,31 +37,42 @@ use std::time::{Duration, Instant};
 use conn::Conn;
 pub use conn::Timeouts;
 
+use super::Listener;
 use crate::clock::Clock;
-use crate::daemon::{Backend, Wait};
+use crate::daemon::{Backend, Listening, Wait};
 use crate::log::Logger;
 
-/// Connections accepted in one turn of the loop at most (the others wait for the next turn).
+/// Connections accepted from one listener in one turn of the loop at most (the others wait for
+/// the next turn).
 const ACCEPT_BATCH: usize = 64;
 
 /// How long accepting pauses after the system refused an accept (out of descriptors).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(250);
 
-/// How often at most the log says that the listener is at its limit.
+/// How often at most the log says that a listener is at its limit.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// How long connections still busy when the daemon stops get to finish.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// One listening socket of the relay.
+#[derive(Debug)]
+pub struct Door {
+    /// Which listener it is (its requests tell the router so).
+    pub kind: Listener,
+    /// The socket.
+    pub listener: Box<dyn Listening>,
+    /// TLS (`None`: plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
 /// How the relay serves.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Connections open at once (`api.max_connections`).
+    /// Connections open at once on each listener (`api.max_connections`).
     pub max_connections: usize,
     /// `api.timeouts`.
     pub timeouts: Timeouts,
-    /// TLS (`None`: plain HTTP).
-    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The secret of the `X-Husky-Relay` header.
     pub secret: String,
 }
@@ -67,21 +86,27 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts relaying the connections of `listener` to `backend`.
+    /// Starts relaying the connections of every door to `backend`.
     pub fn start(
-        listener: TcpListener,
+        doors: Vec<Door>,
         backend: Backend,
         settings: Settings,
         log: Logger,
         clock: Arc<dyn Clock>,
     ) -> std::io::Result<Relay> {
-        listener.set_nonblocking(true)?;
+        for d in &doors {
+            d.listener.set_nonblocking()?;
+        }
         let waker = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
         waker.set_nonblocking(true)?;
         let waker_addr = waker.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
+        let doors = doors
+            .into_iter()
+            .map(|door| Entrance { door, accept_paused_until: None, warned_at: None })
+            .collect();
         let front = Front {
-            listener,
+            doors,
             waker,
             backend,
             settings,
@@ -89,8 +114,6 @@ impl Relay {
             clock,
             stop: stop.clone(),
             conns: Vec::new(),
-            accept_paused_until: None,
-            warned_at: None,
         };
         let thread = std::thread::Builder::new()
             .name("husky-http-relay".into())
@@ -98,7 +121,7 @@ impl Relay {
         Ok(Relay { stop, waker: waker_addr, thread: Some(thread) })
     }
 
-    /// Closes the listener and every connection, and waits for the thread.
+    /// Closes the listeners and every connection, and waits for the thread.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Ok(s) = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)) {
@@ -110,9 +133,16 @@ impl Relay {
     }
 }
 
+/// A door and what the relay remembers about accepting from it.
+struct Entrance {
+    door: Door,
+    accept_paused_until: Option<Instant>,
+    warned_at: Option<Instant>,
+}
+
 /// The relay thread's state.
 struct Front {
-    listener: TcpListener,
+    doors: Vec<Entrance>,
     /// Woken by [`Relay::stop`].
     waker: UdpSocket,
     backend: Backend,
@@ -120,9 +150,8 @@ struct Front {
     log: Logger,
     clock: Arc<dyn Clock>,
     stop: Arc<AtomicBool>,
-    conns: Vec<Conn>,
-    accept_paused_until: Option<Instant>,
-    warned_at: Option<Instant>,
+    /// Every open connection, with the index of the door it came in by.
+    conns: Vec<(usize, Conn)>,
 }
 
 impl Front {
@@ -139,7 +168,7 @@ impl Front {
                 drain_until = now.checked_add(DRAIN_GRACE);
             }
             if let Some(until) = drain_until {
-                self.conns.retain_mut(|c| {
+                self.conns.retain_mut(|(_, c)| {
                     let done = c.drain();
                     if done {
                         c.close();
@@ -152,7 +181,7 @@ impl Front {
             }
             let t = self.settings.timeouts;
             let mut wake = drain_until;
-            self.conns.retain_mut(|c| match c.deadline(&t) {
+            self.conns.retain_mut(|(_, c)| match c.deadline(&t) {
                 Some(d) if d <= now => {
                     c.close();
                     false
@@ -162,14 +191,16 @@ impl Front {
                     true
                 }
             });
-            let (listen, retry_at) = self.may_accept(now);
-            let listen = listen && drain_until.is_none();
-            wake = earliest(wake, retry_at);
             waits.clear();
             spans.clear();
             waits.push(Wait::on(&self.waker, true, false));
-            waits.push(Wait::on(&self.listener, listen, false));
-            for c in &self.conns {
+            for d in 0..self.doors.len() {
+                let (listen, retry_at) = self.may_accept(d, now);
+                wake = earliest(wake, retry_at);
+                let listen = listen && drain_until.is_none();
+                waits.push(Wait::on(&*self.doors[d].door.listener, listen, false));
+            }
+            for (_, c) in &self.conns {
                 let first = waits.len();
                 let n = c.waits(&mut waits);
                 spans.push((first, n));
@@ -194,7 +225,7 @@ impl Front {
                     continue;
                 }
                 if ws.get(1).is_some_and(|w| w.failed) {
-                    self.conns[i].backend_hung_up();
+                    self.conns[i].1.backend_hung_up();
                 }
                 if ws.iter().any(|w| w.readable || w.writable) && !self.pump(i, now, &mut scratch) {
                     ended.push(i);
@@ -202,20 +233,22 @@ impl Front {
             }
             // Highest first: each removal moves the last connection, never one still to remove.
             for i in ended.into_iter().rev() {
-                self.conns.swap_remove(i).close();
+                self.conns.swap_remove(i).1.close();
             }
-            if waits[1].readable {
-                self.accept(now);
+            for d in 0..self.doors.len() {
+                if waits[1 + d].readable {
+                    self.accept(d, now);
+                }
             }
         }
-        for mut c in self.conns.drain(..) {
+        for (_, mut c) in self.conns.drain(..) {
             c.close();
         }
     }
 
     /// Pumps connection `i`; whether it stays open.
     fn pump(&mut self, i: usize, now: Instant, scratch: &mut [u8]) -> bool {
-        let Some(c) = self.conns.get_mut(i) else { return true };
+        let Some((_, c)) = self.conns.get_mut(i) else { return true };
         let backend = &self.backend;
         let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             c.pump(now, backend, scratch)
@@ -233,47 +266,59 @@ impl Front {
         }
     }
 
-    /// Whether to accept now, and else when to look again.
-    fn may_accept(&self, now: Instant) -> (bool, Option<Instant>) {
-        if let Some(until) = self.accept_paused_until.filter(|u| *u > now) {
+    /// Connections open now that came in by door `d`.
+    fn open(&self, d: usize) -> usize {
+        self.conns.iter().filter(|(door, _)| *door == d).count()
+    }
+
+    /// Whether to accept from door `d` now, and else when to look again.
+    fn may_accept(&self, d: usize, now: Instant) -> (bool, Option<Instant>) {
+        if let Some(until) = self.doors[d].accept_paused_until.filter(|u| *u > now) {
             return (false, Some(until));
         }
-        if self.conns.len() < self.settings.max_connections {
+        if self.open(d) < self.settings.max_connections {
             return (true, None);
         }
-        match self.victim() {
+        match self.victim(d) {
             Some((_, at)) if at <= now => (true, None),
             Some((_, at)) => (false, Some(at)),
             None => (false, None),
         }
     }
 
-    /// The connection a new one would replace: its index and from when.
-    fn victim(&self) -> Option<(usize, Instant)> {
+    /// The connection of door `d` a new one would replace: its index and from when.
+    fn victim(&self, d: usize) -> Option<(usize, Instant)> {
         self.conns
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.evictable_from().map(|(served, at)| (served, at, i)))
+            .filter(|(_, (door, _))| *door == d)
+            .filter_map(|(i, (_, c))| c.evictable_from().map(|(served, at)| (served, at, i)))
             .min()
             .map(|(_, at, i)| (i, at))
     }
 
-    fn accept(&mut self, now: Instant) {
+    fn accept(&mut self, d: usize, now: Instant) {
         for _ in 0..ACCEPT_BATCH {
-            let full = self.conns.len() >= self.settings.max_connections;
-            if full && self.victim().is_none_or(|(_, at)| at > now) {
-                self.say_full(now);
+            let full = self.open(d) >= self.settings.max_connections;
+            if full && self.victim(d).is_none_or(|(_, at)| at > now) {
+                self.say_full(d, now);
                 return;
             }
-            match self.listener.accept() {
+            let door = &self.doors[d].door;
+            match door.listener.accept_stream() {
                 Ok((stream, peer)) => {
-                    if full && let Some((i, _)) = self.victim() {
-                        self.conns.swap_remove(i).close();
+                    if full && let Some((i, _)) = self.victim(d) {
+                        self.conns.swap_remove(i).1.close();
                     }
-                    let s = &self.settings;
-                    match Conn::new(stream, peer, now, s.tls.as_ref(), &s.secret) {
-                        Ok(c) => self.conns.push(c),
-                        Err(e) => self.log.debug(&format!("api: cannot serve {peer}: {e}")),
+                    let door = &self.doors[d].door;
+                    let origin = match peer {
+                        Some(p) => format!("{} {p}", door.kind.tag()),
+                        None => door.kind.tag().to_owned(),
+                    };
+                    let (tls, secret) = (door.tls.as_ref(), &self.settings.secret);
+                    match Conn::new(stream, &origin, now, tls, secret) {
+                        Ok(c) => self.conns.push((d, c)),
+                        Err(e) => self.log.debug(&format!("api: cannot serve {origin}: {e}")),
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -286,24 +331,30 @@ impl Front {
                     ) => {}
                 Err(e) => {
                     // Out of descriptors, most likely: pause rather than spin.
-                    if self.warned_at.is_none_or(|w| now.duration_since(w) >= WARN_EVERY) {
-                        self.log.warn(&format!("api: cannot accept connections: {e}"));
-                        self.warned_at = Some(now);
+                    let entrance = &mut self.doors[d];
+                    if entrance.warned_at.is_none_or(|w| now.duration_since(w) >= WARN_EVERY) {
+                        self.log.warn(&format!(
+                            "api: cannot accept connections on {}: {e}",
+                            entrance.door.kind.describe()
+                        ));
+                        entrance.warned_at = Some(now);
                     }
-                    self.accept_paused_until = now.checked_add(ACCEPT_PAUSE);
+                    entrance.accept_paused_until = now.checked_add(ACCEPT_PAUSE);
                     return;
                 }
             }
         }
     }
 
-    fn say_full(&mut self, now: Instant) {
-        if self.warned_at.is_none_or(|w| now.duration_since(w) >= WARN_EVERY) {
+    fn say_full(&mut self, d: usize, now: Instant) {
+        let open = self.open(d);
+        let entrance = &mut self.doors[d];
+        if entrance.warned_at.is_none_or(|w| now.duration_since(w) >= WARN_EVERY) {
             self.log.warn(&format!(
-                "api: {} connections are open (api.max_connections); new ones wait",
-                self.conns.len()
+                "api: {open} connections are open on {} (api.max_connections); new ones wait",
+                entrance.door.kind.describe()
             ));
-            self.warned_at = Some(now);
+            entrance.warned_at = Some(now);
         }
     }
 }
