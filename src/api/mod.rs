@@ -7,6 +7,7 @@
 //! handed to threads of their own once routed.
 
 mod alerts;
+pub mod assets;
 pub mod auth;
 mod db;
 pub mod events;
@@ -347,6 +348,13 @@ fn serve(server: &tiny_http::Server, ctx: &Context, listener: Listener, trust: &
             routes::Out::Json(status, body) => request.respond(with(json_response(status, &body))),
             routes::Out::Text(status, text, content_type) => {
                 let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+                if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
+                    response.add_header(h);
+                }
+                request.respond(with(response))
+            }
+            routes::Out::Bytes(status, bytes, content_type) => {
+                let mut response = tiny_http::Response::from_data(bytes).with_status_code(status);
                 if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
                     response.add_header(h);
                 }
