@@ -13,6 +13,10 @@
 //! alerts again and tests integrations, and
 //! `admin` may do everything (reload, config, prune, stop). Tokens are compared in constant time.
 //!
+//! The dashboard's static files (`/` and `/assets/*`, see [`super::assets`]) are served before
+//! this gate and need no credentials: they hold no secrets, and the page asks for a token (or
+//! the browser for Basic credentials) when an API call answers 401.
+//!
 //! Two callers are trusted as admin without credentials: the unix socket (its file permissions
 //! are its auth) and the daemon's local token (`api.token` in the data directory, mode 0600),
 //! which is how the local CLI reaches the daemon over TCP where there are no unix sockets.

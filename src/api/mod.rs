@@ -9,6 +9,7 @@
 //! own once routed.
 
 mod alerts;
+pub mod assets;
 pub mod auth;
 mod db;
 pub mod events;
@@ -370,6 +371,13 @@ fn serve(server: &tiny_http::Server, ctx: &Context, secret: &str) {
             routes::Out::Json(status, body) => request.respond(with(json_response(status, &body))),
             routes::Out::Text(status, text, content_type) => {
                 let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+                if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
+                    response.add_header(h);
+                }
+                request.respond(with(response))
+            }
+            routes::Out::Bytes(status, bytes, content_type) => {
+                let mut response = tiny_http::Response::from_data(bytes).with_status_code(status);
                 if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
                     response.add_header(h);
                 }

@@ -45,6 +45,8 @@ pub enum Out {
     Empty(u16),
     /// Text with its status and content type (`/metrics`).
     Text(u16, String, &'static str),
+    /// Bytes with their status and content type (the dashboard's files).
+    Bytes(u16, Vec<u8>, &'static str),
     /// A JSON document with its status.
     Json(u16, Value),
     /// One page of a list (a JSON array) and how many items match in all (`X-Total-Count`).
@@ -64,10 +66,11 @@ pub(super) type Answer = Result<Out, ApiError>;
 /// Headers to add to an answer (CORS, `WWW-Authenticate`).
 pub type Headers = Vec<(&'static str, String)>;
 
-/// Answers one request, in Husky-Go's order: the base path is stripped, CORS is answered,
-/// the caller is authenticated and its role checked, then the route runs. A log stream is
-/// handed back to be served elsewhere. The unix socket is trusted and has no base path (that
-/// is for reverse proxies in front of TCP); the metrics listener serves `/metrics` alone.
+/// Answers one request, in Husky-Go's order: the base path is stripped, the dashboard's files
+/// are served (without credentials), CORS is answered, the caller is authenticated and its
+/// role checked, then the route runs. A log stream is handed back to be served elsewhere. The
+/// unix socket is trusted and has no base path (that is for reverse proxies in front of TCP);
+/// the metrics listener serves `/metrics` alone.
 pub fn handle(
     ctx: &Context,
     reader: &mut Option<Reader>,
@@ -113,6 +116,19 @@ pub fn handle(
             Out::Json(404, json!({ "error": "not found (this listener serves metrics only)" })),
             headers,
         );
+    }
+    if super::assets::is_dashboard(path) {
+        // The dashboard's files hold no secrets: served before CORS and authentication.
+        let if_none_match = header(rq, "If-None-Match");
+        let host = header(rq, "Host");
+        let asked = super::assets::Request {
+            method: &method,
+            path,
+            full_path,
+            if_none_match: if_none_match.as_deref(),
+            host: host.as_deref(),
+        };
+        return super::assets::serve(&ctx.daemon, &asked);
     }
     if let Some(origin) = header(rq, "Origin")
         && cors_allows(&ctx.daemon.api.cors.allowed_origins, &origin)

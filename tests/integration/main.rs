@@ -6,6 +6,8 @@ mod api;
 mod cli;
 #[cfg(target_os = "linux")]
 mod daemon;
+#[cfg(target_os = "linux")]
+mod dashboard;
 mod docs;
 mod fuzz;
 #[cfg(target_os = "linux")]
