@@ -30,6 +30,8 @@ pub const OFFLINE_RETRY: Duration = Duration::from_secs(300);
 /// How long the notifier waits for a new alert row's id before it delivers anyway (the
 /// database may be unwritable; the outcome is written once the row exists).
 const ID_WAIT: Duration = Duration::from_secs(1);
+/// How long a test through an integration waits for its row: its id is part of the answer.
+const TEST_ID_WAIT: Duration = Duration::from_secs(10);
 /// Pending alerts taken up again at start, at most.
 const RESTORE_LIMIT: u32 = 10_000;
 
@@ -255,7 +257,7 @@ impl Outbox {
                     "notify: {} for {} run {}: {e}",
                     record.event, record.job, n.run_id
                 ));
-                self.insert(&record, "failed", Some(e));
+                self.insert(&record, "failed", Some(e), ID_WAIT);
             }
         }
     }
@@ -277,12 +279,14 @@ impl Outbox {
         }
     }
 
-    /// Writes a new alert row; returns the receiver of its id and the id if it came in time.
+    /// Writes a new alert row; returns the receiver of its id and the id if it came within
+    /// `wait`.
     fn insert(
         &self,
         record: &Record,
         status: &str,
         error: Option<String>,
+        wait: Duration,
     ) -> (Option<Receiver<Result<i64, StoreError>>>, Option<i64>) {
         let (ack, rx) = crossbeam_channel::bounded(1);
         let alert = NewAlert {
@@ -303,7 +307,7 @@ impl Outbox {
             ));
             return (None, None);
         }
-        match rx.recv_timeout(ID_WAIT) {
+        match rx.recv_timeout(wait) {
             Ok(Ok(id)) => (None, Some(id)),
             Ok(Err(e)) => {
                 self.log.error(&format!(
@@ -317,7 +321,7 @@ impl Outbox {
     }
 
     fn enqueue(&mut self, record: Record) {
-        let (id_rx, id) = self.insert(&record, "pending", None);
+        let (id_rx, id) = self.insert(&record, "pending", None, ID_WAIT);
         let raised = parse_ts(&record.raised_at).unwrap_or_else(|| self.clock.now_utc());
         self.queue.push(Item {
             id,
@@ -589,7 +593,7 @@ impl Outbox {
             .map_err(|e| NotifyError::Failed { id: None, error: e })?;
         let record =
             Record::daemon("test", &format!("{name}:{target}"), message, self.clock.now_utc());
-        let (id_rx, id) = self.insert(&record, "pending", None);
+        let (id_rx, id) = self.insert(&record, "pending", None, TEST_ID_WAIT);
         let mut result = self.send(&route, &record, id);
         if result.is_ok() && matches!(route, Route::PagerDuty { .. }) {
             let resolve = Record { event: "resolve".into(), ..record.clone() };
