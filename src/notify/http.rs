@@ -37,24 +37,20 @@ pub struct Http {
 }
 
 impl Http {
+    /// Checks `cfg` (the proxy URL, the CA bundle) without making a client.
+    pub fn check(cfg: &HttpClientConfig, dir: &Path) -> Result<(), String> {
+        proxy(cfg)?;
+        roots(cfg, dir).map(drop)
+    }
+
     /// A client for `cfg` (relative `ca_bundle` paths are relative to `dir`).
     pub fn new(cfg: &HttpClientConfig, dir: &Path) -> Result<Http, String> {
-        let provider = crate::api::tls::provider();
-        let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(provider);
-        if let Some(bundle) = cfg.ca_bundle.as_deref().filter(|b| !b.is_empty()) {
-            let path = crate::log::resolve(dir, bundle);
-            let cas = crate::api::tls::certificates("http_client.ca_bundle", &path)
-                .map_err(|e| e.to_string())?;
-            let cas: Vec<Certificate<'static>> =
-                cas.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
+        let mut tls =
+            TlsConfig::builder().unversioned_rustls_crypto_provider(crate::api::tls::provider());
+        if let Some(cas) = roots(cfg, dir)? {
             tls = tls.root_certs(RootCerts::new_with_certs(&cas));
         }
-        let proxy = match cfg.proxy.as_deref().filter(|p| !p.is_empty()) {
-            Some(p) => {
-                Some(ureq::Proxy::new(p).map_err(|e| format!("http_client.proxy {p:?}: {e}"))?)
-            }
-            None => None,
-        };
+        let proxy = proxy(cfg)?;
         let timeout = Duration::try_from(cfg.timeout).unwrap_or(Duration::from_secs(15));
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -93,5 +89,26 @@ impl Http {
             }
             Err(e) => Err(Failure::transient(e.to_string())),
         }
+    }
+}
+
+/// The CA certificates of `http_client.ca_bundle`, if set.
+fn roots(cfg: &HttpClientConfig, dir: &Path) -> Result<Option<Vec<Certificate<'static>>>, String> {
+    let Some(bundle) = cfg.ca_bundle.as_deref().filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    let path = crate::log::resolve(dir, bundle);
+    let cas =
+        crate::api::tls::certificates("http_client.ca_bundle", &path).map_err(|e| e.to_string())?;
+    Ok(Some(cas.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect()))
+}
+
+/// The proxy of `http_client.proxy`, if set.
+fn proxy(cfg: &HttpClientConfig) -> Result<Option<ureq::Proxy>, String> {
+    match cfg.proxy.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => {
+            ureq::Proxy::new(p).map(Some).map_err(|e| format!("http_client.proxy {p:?}: {e}"))
+        }
+        None => Ok(None),
     }
 }

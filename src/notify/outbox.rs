@@ -68,19 +68,16 @@ pub fn spawn(
     log: Logger,
 ) -> std::io::Result<Notifier> {
     let (control, control_rx) = unbounded();
-    let (http, http_error) = match Http::new(&settings.http, &config.dir) {
-        Ok(h) => (Some(h), None),
-        Err(e) => {
-            log.error(&format!("notify: {e}; HTTP notifications cannot be sent until this is fixed and the daemon restarted"));
-            (None, Some(e))
-        }
-    };
+    // The client itself is made at the first HTTP delivery (an idle daemon never needs its
+    // TLS roots in memory); its settings are checked now.
+    if let Err(e) = Http::check(&settings.http, &config.dir) {
+        log.error(&format!("notify: {e}; HTTP notifications cannot be sent until this is fixed and the daemon restarted"));
+    }
     let outbox = Outbox {
         redactor: Redactor::of(&config),
         config,
         settings,
-        http,
-        http_error,
+        http: std::cell::OnceCell::new(),
         store,
         reader: None,
         clock,
@@ -114,8 +111,8 @@ struct Item {
 struct Outbox {
     config: Arc<Config>,
     settings: Settings,
-    http: Option<Http>,
-    http_error: Option<String>,
+    /// The HTTP client, made at the first HTTP delivery (or why it cannot be).
+    http: std::cell::OnceCell<Result<Http, String>>,
     redactor: Redactor,
     store: StoreHandle,
     reader: Option<Reader>,
@@ -130,6 +127,7 @@ impl Outbox {
     fn run(mut self, notices: &Receiver<Notice>, control: Receiver<Control>) {
         let mut control = control;
         self.restore();
+        self.reader = None;
         self.daemon_start();
         loop {
             self.settle_ids();
@@ -147,6 +145,10 @@ impl Outbox {
                 recv(timer) -> _ => {}
             }
             self.deliver_due(false);
+            if self.queue.is_empty() {
+                // An idle notifier holds no database connection (its caches are ~200 KiB).
+                self.reader = None;
+            }
         }
         self.deliver_due(true);
         self.finish();
@@ -469,10 +471,12 @@ impl Outbox {
         let timeout =
             Duration::try_from(self.settings.http.timeout).unwrap_or(Duration::from_secs(15));
         match payload::build(route, record, delivery) {
-            Request::Http { url, headers, body } => match &self.http {
-                Some(h) => h.post(&url, &headers, &body),
-                None => Err(Failure::permanent(self.http_error.clone().unwrap_or_default())),
-            },
+            Request::Http { url, headers, body } => {
+                match self.http.get_or_init(|| Http::new(&self.settings.http, &self.config.dir)) {
+                    Ok(h) => h.post(&url, &headers, &body),
+                    Err(e) => Err(Failure::permanent(e.clone())),
+                }
+            }
             Request::Email { to, subject, body } => {
                 let Route::Email { smtp, .. } = route else {
                     return Err(Failure::permanent("not an email route"));
