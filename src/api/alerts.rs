@@ -107,7 +107,7 @@ pub fn retry(ctx: &Context, id: &str) -> Answer {
 
 fn ask(ctx: &Context, c: Control) -> Result<(), ApiError> {
     let tx = ctx.notifier.as_ref().ok_or_else(|| ApiError::unavailable("no notifier runs"))?;
-    tx.send(c).map_err(|_| ApiError::unavailable("the notifier has stopped"))
+    if tx.send(c) { Ok(()) } else { Err(ApiError::unavailable("the notifier has stopped")) }
 }
 
 fn wait(ctx: &Context) -> Duration {

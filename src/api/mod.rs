@@ -75,7 +75,7 @@ pub struct Context {
     /// WebSockets open now.
     pub websockets: Arc<AtomicUsize>,
     /// The notifier (integration tests, alert retries); `None` when none runs.
-    pub notifier: Option<crossbeam_channel::Sender<crate::notify::Control>>,
+    pub notifier: Option<crate::notify::Link>,
 }
 
 /// Which listener a request came in on.

@@ -266,7 +266,7 @@ impl Daemon {
             events,
             orders,
             store,
-            notices: Some(notice_tx),
+            notices: Some((notice_tx, notifier.waker())),
             log: log.clone(),
             audit,
             stopping: sd.stopping(),
@@ -300,7 +300,7 @@ impl Daemon {
             daemon: Arc::new(daemon.clone()),
             auth,
             dropped_lines: dropped,
-            notifier: Some(notifier.control()),
+            notifier: Some(notifier.link()),
         };
         let api = start_api(&ctx, paths, daemon, tls, log);
         let api = match api {

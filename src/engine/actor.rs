@@ -59,8 +59,8 @@ pub struct Wiring {
     pub orders: Sender<WorkOrder>,
     /// The store writer.
     pub store: StoreHandle,
-    /// The notifier, if any (else notifications are logged).
-    pub notices: Option<Sender<Notice>>,
+    /// The notifier's inbox and what starts its thread, if any (else notifications are logged).
+    pub notices: Option<(Sender<Notice>, crate::notify::Waker)>,
     /// The daemon's log.
     pub log: Logger,
     /// The audit log, when `log.audit_log.enabled`: one line per run transition.
@@ -329,11 +329,11 @@ impl Actor {
             crate::notify::redact::channel(&n.target.channel)
         );
         match &self.w.notices {
-            Some(tx) => {
-                if tx.try_send(n).is_err() {
-                    self.w
-                        .log
-                        .warn(&format!("engine: the notifier is not keeping up; dropped {line}"));
+            Some((tx, waker)) => {
+                if tx.try_send(n).is_ok() {
+                    waker.wake();
+                } else {
+                    self.w.log.warn(&format!("engine: the notifier has stopped; dropped {line}"));
                 }
             }
             None => self.w.log.info(&format!("{line} (no notifier configured)")),

@@ -27,7 +27,7 @@ use crossbeam_channel::Sender;
 use crate::config::{Config, HttpClientConfig};
 use crate::store::Pragmas;
 
-pub use outbox::{Notifier, spawn};
+pub use outbox::{Link, Notifier, Waker, spawn};
 
 /// A request for the notifier from the API or the daemon (the engine's notices come on their
 /// own channel).

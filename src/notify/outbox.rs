@@ -3,7 +3,7 @@
 //! each outcome is written back through the store writer. See the module docs of
 //! [`super`] for the retry rules.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -35,23 +35,104 @@ const TEST_ID_WAIT: Duration = Duration::from_secs(10);
 /// Pending alerts taken up again at start, at most.
 const RESTORE_LIMIT: u32 = 10_000;
 
-/// The running notifier.
+/// The notifier: its channels from the start, its thread from the first time it has work (a
+/// notice, a request, pending alerts or `on_daemon_start`), so an idle daemon that never
+/// notifies does not carry it.
 #[derive(Debug)]
 pub struct Notifier {
     control: Sender<Control>,
-    join: Option<JoinHandle<()>>,
+    waker: Waker,
+}
+
+/// Starts the notifier's thread when it is first needed; cheap to clone and to call.
+#[derive(Clone)]
+pub struct Waker(Arc<Lazy>);
+
+/// What starts the thread (once).
+type Spawn = Box<dyn FnOnce() -> std::io::Result<JoinHandle<()>> + Send>;
+
+struct Lazy {
+    start: Mutex<Option<Spawn>>,
+    join: Mutex<Option<JoinHandle<()>>>,
+    /// Copies of the receivers, to see at exit whether work came in without a wake.
+    notices: Receiver<Notice>,
+    control: Receiver<Control>,
+    log: Logger,
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let started = self.0.start.lock().map(|s| s.is_none()).unwrap_or(true);
+        f.debug_struct("Waker").field("started", &started).finish()
+    }
+}
+
+impl Waker {
+    /// Starts the thread if it is not running yet.
+    pub fn wake(&self) {
+        let Ok(mut start) = self.0.start.lock() else { return };
+        let Some(spawn) = start.take() else { return };
+        match spawn() {
+            Ok(join) => {
+                if let Ok(mut j) = self.0.join.lock() {
+                    *j = Some(join);
+                }
+            }
+            Err(e) => self.0.log.error(&format!(
+                "notify: cannot start the notifier thread ({e}); notifications stay pending"
+            )),
+        }
+    }
+}
+
+/// A request channel that starts the notifier's thread when it sends.
+#[derive(Debug, Clone)]
+pub struct Link {
+    control: Sender<Control>,
+    waker: Waker,
+}
+
+impl Link {
+    /// Sends a request and makes sure the thread runs to answer it; false when the notifier
+    /// is gone.
+    pub fn send(&self, c: Control) -> bool {
+        if self.control.send(c).is_err() {
+            return false;
+        }
+        self.waker.wake();
+        true
+    }
 }
 
 impl Notifier {
-    /// Where the API and the reloader send their requests.
+    /// Where the reloader sends the new configuration (queued; it does not start the thread).
     pub fn control(&self) -> Sender<Control> {
         self.control.clone()
     }
 
+    /// Starts the thread on demand: the engine wakes it with each notice.
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// The API's way in: each request starts the thread if needed.
+    pub fn link(&self) -> Link {
+        Link { control: self.control.clone(), waker: self.waker.clone() }
+    }
+
     /// Waits for the thread: it ends once the engine (the sender of notices) is gone, after
-    /// one attempt at each notification not tried yet.
-    pub fn join(mut self) {
-        if let Some(j) = self.join.take() {
+    /// one attempt at each notification not tried yet. A notifier never started is started
+    /// now if work reached it.
+    pub fn join(self) {
+        let lazy = &self.waker.0;
+        if !lazy.notices.is_empty() || !lazy.control.is_empty() {
+            self.waker.wake();
+        }
+        // Never started: drop what it would have run (its store handle must not keep the
+        // writer waiting).
+        drop(lazy.start.lock().ok().and_then(|mut s| s.take()));
+        let join = lazy.join.lock().ok().and_then(|mut j| j.take());
+        if let Some(j) = join {
             let _ = j.join();
         }
     }
@@ -73,7 +154,7 @@ pub fn spawn(
     if let Err(e) = Http::check(&settings.http, &config.dir) {
         log.error(&format!("notify: {e}; HTTP notifications cannot be sent until this is fixed and the daemon restarted"));
     }
-    let outbox = Outbox {
+    let mut outbox = Outbox {
         redactor: Redactor::of(&config),
         config,
         settings,
@@ -85,10 +166,28 @@ pub fn spawn(
         queue: Vec::new(),
         unrecorded: Vec::new(),
     };
-    let join = std::thread::Builder::new()
-        .name("husky-notifier".into())
-        .spawn(move || outbox.run(&notices, control_rx))?;
-    Ok(Notifier { control, join: Some(join) })
+    let eager = !outbox.settings.on_daemon_start.is_empty() || outbox.has_pending();
+    let (notices_copy, control_copy) = (notices.clone(), control_rx.clone());
+    let log = outbox.log.clone();
+    let spawn = move || {
+        std::thread::Builder::new()
+            .name("husky-notifier".into())
+            .spawn(move || outbox.run(&notices, control_rx))
+    };
+    let waker = Waker(Arc::new(Lazy {
+        start: Mutex::new(Some(Box::new(spawn))),
+        join: Mutex::new(None),
+        notices: notices_copy,
+        control: control_copy,
+        log,
+    }));
+    if eager {
+        waker.wake();
+        if waker.0.join.lock().map(|j| j.is_none()).unwrap_or(true) {
+            return Err(std::io::Error::other("cannot start the notifier thread"));
+        }
+    }
+    Ok(Notifier { control, waker })
 }
 
 /// A notification on its way.
@@ -164,6 +263,14 @@ impl Outbox {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Whether an earlier run left alerts to send (then the thread starts at once).
+    fn has_pending(&mut self) -> bool {
+        let pending = self.reader().and_then(|r| r.pending_alerts(1)).map(|rows| !rows.is_empty());
+        self.reader = None;
+        // When the database cannot be read, start and let restore() say so.
+        pending.unwrap_or(true)
     }
 
     fn reader(&mut self) -> Result<&Reader, StoreError> {

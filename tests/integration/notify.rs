@@ -385,6 +385,15 @@ jobs:
     );
     t.husky(&["start"]).expect(0);
     let _guard = Started(&t);
+    // The notifier's thread starts with its first notice, not before.
+    let pid = t.read(".husky/husky.pid").trim().to_owned();
+    let notifier = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("tasks")
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+            .any(|name| name.trim() == "husky-notifier")
+    };
+    assert!(!notifier(), "an idle daemon runs no notifier thread");
     // A success after a success: no recovery notice.
     t.husky(&["run", "flip", "--wait"]).expect(0);
     t.write("bad", "");
@@ -393,6 +402,7 @@ jobs:
     }
     let first = r.next().json();
     assert_eq!(first["event"], "on_failure");
+    assert!(notifier(), "the first notice started the notifier thread");
     std::fs::remove_file(t.path.join("bad")).expect("rm");
     t.husky(&["run", "flip", "--wait"]).expect(0);
     let recovered = r.next().json();
