@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::Context;
 use super::routes::{Answer, ApiError, Out, store_error};
-use crate::config::{Config, Integration, Provider};
+use crate::config::{Config, Integration};
 use crate::notify::{Control, NotifyError};
 use crate::store::query::Reader;
 
@@ -51,28 +51,8 @@ pub fn integration_json(name: &str, i: &Integration) -> Value {
 
 /// The required fields an integration lacks (Husky-Go's status strings).
 fn missing(i: &Integration) -> Vec<&'static str> {
-    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
-    match i.provider {
-        Provider::Slack | Provider::Discord | Provider::Webhook => {
-            if blank(&i.webhook_url) {
-                vec!["webhook_url"]
-            } else {
-                vec![]
-            }
-        }
-        Provider::PagerDuty => {
-            if blank(&i.routing_key) {
-                vec!["routing_key"]
-            } else {
-                vec![]
-            }
-        }
-        Provider::Smtp => [("host", &i.host), ("from", &i.from)]
-            .into_iter()
-            .filter(|(_, v)| blank(v))
-            .map(|(k, _)| k)
-            .collect(),
-    }
+    let blank = |k: &str| i.field(k).is_none_or(|s| s.trim().is_empty());
+    i.provider.required_fields().iter().copied().filter(|k| blank(k)).collect()
 }
 
 /// `POST /api/integrations/{name}/test`: one message now, recorded as a `test` alert.

@@ -996,11 +996,7 @@ fn read_integrations(
         let host = im.str(d, "host").map(|(s, _)| s.to_owned());
         let from = im.str(d, "from").map(|(s, _)| s.to_owned());
         let port = im.int(d, "port", 0, 65_535).map_or(0, |(p, _)| u16::try_from(p).unwrap_or(0));
-        let required: &[&str] = match provider {
-            Provider::Slack | Provider::Discord | Provider::Webhook => &["webhook_url"],
-            Provider::PagerDuty => &["routing_key"],
-            Provider::Smtp => &["host", "from"],
-        };
+        let required = provider.required_fields();
         let mut complete = true;
         for key in required {
             let blank =

@@ -272,9 +272,35 @@ impl Provider {
         }
     }
 
+    /// The fields an integration of this provider must set (Husky-Go's rule).
+    pub fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            Provider::Slack | Provider::Discord | Provider::Webhook => &["webhook_url"],
+            Provider::PagerDuty => &["routing_key"],
+            Provider::Smtp => &["host", "from"],
+        }
+    }
+
     /// Parses a provider name (exact, lowercase).
     pub fn from_name(name: &str) -> Option<Provider> {
         Provider::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl Integration {
+    /// A string field by its husky.yaml name (`None` when unset or not a string field).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        match name {
+            "webhook_url" => self.webhook_url.as_deref(),
+            "routing_key" => self.routing_key.as_deref(),
+            "host" => self.host.as_deref(),
+            "username" => self.username.as_deref(),
+            "password" => self.password.as_deref(),
+            "from" => self.from.as_deref(),
+            "secret" => self.secret.as_deref(),
+            "url" => self.url.as_deref(),
+            _ => None,
+        }
     }
 }
 

@@ -56,20 +56,6 @@ pub enum Route {
     },
 }
 
-impl Route {
-    /// The provider's name, as in `integrations list`.
-    pub fn provider(&self) -> &'static str {
-        match self {
-            Route::Slack { .. } => "slack",
-            Route::Discord { .. } => "discord",
-            Route::Webhook { .. } => "webhook",
-            Route::PagerDuty { .. } => "pagerduty",
-            Route::Email { .. } => "smtp",
-            Route::Script { .. } => "script",
-        }
-    }
-}
-
 /// Resolves `channel` against the integrations of husky.yaml (`dir`: its directory).
 pub fn resolve(
     channel: &str,
