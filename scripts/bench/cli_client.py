@@ -56,6 +56,7 @@ def post(sock, path, body):
 
 
 def burst(sock, db, job, n, deadline_s=120.0):
+    """Posts n runs of job and waits until every row is final: the timings and statuses."""
     n = int(n)
     deadline_s = float(deadline_s)
     ids = []
@@ -92,17 +93,13 @@ def burst(sock, db, job, n, deadline_s=120.0):
         ).fetchall()
     )
     con.close()
-    print(
-        json.dumps(
-            {
-                "runs": n,
-                "trigger_s": round(t_trigger, 4),
-                "total_s": round(total, 4),
-                "runs_per_s": round(n / total, 1),
-                "statuses": statuses,
-            }
-        )
-    )
+    return {
+        "runs": n,
+        "trigger_s": round(t_trigger, 4),
+        "total_s": round(total, 4),
+        "runs_per_s": round(n / total, 1),
+        "statuses": statuses,
+    }
 
 
 def status_fields(pid):
@@ -203,7 +200,7 @@ def main(argv):
         raise SystemExit(__doc__)
     cmd, args = argv[1], argv[2:]
     if cmd == "burst" and len(args) in (4, 5):
-        burst(*args)
+        print(json.dumps(burst(*args)))
     elif cmd == "idle" and len(args) in (2, 3):
         idle(*args)
     elif cmd == "hyperfine" and args:

@@ -25,10 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_client import post  # noqa: E402  (the unix-socket client of cli.sh)
-
-FINAL = ("SUCCESS", "FAILED", "SKIPPED", "CANCELLED")
-
+from cli_client import burst as run_burst  # noqa: E402  (the burst of cli.sh)
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
@@ -75,9 +72,9 @@ def main():
         subprocess.run([binary, "start", "-c", yaml, "-d", data], check=True, stdout=subprocess.DEVNULL)
         try:
             sock, db = os.path.join(data, "husky.sock"), os.path.join(data, "husky.db")
-            quiet = burst(sock, db, "quiet", n)
+            quiet = run_burst(sock, db, "quiet", n)["runs_per_s"]
             t0 = time.time()
-            loud = burst(sock, db, "loud", n)
+            loud = run_burst(sock, db, "loud", n)["runs_per_s"]
             con = sqlite3.connect("file:" + db + "?mode=ro", uri=True, timeout=5)
             while True:
                 delivered = con.execute(
@@ -120,21 +117,6 @@ def main():
         finally:
             subprocess.run([binary, "stop", "-c", yaml, "-d", data], stdout=subprocess.DEVNULL)
             server.shutdown()
-
-
-def burst(sock, db, job, n):
-    """Posts n runs of job and waits until every row is final: runs per second."""
-    t0 = time.monotonic()
-    ids = []
-    for _ in range(n):
-        ids.extend(r["run_id"] for r in post(sock, f"/api/jobs/{job}/run", {}).get("runs", []))
-    con = sqlite3.connect("file:" + db + "?mode=ro", uri=True, timeout=5)
-    marks = ",".join("?" * len(FINAL))
-    q = f"SELECT count(*) FROM job_runs WHERE id BETWEEN ? AND ? AND status IN ({marks})"
-    while con.execute(q, (min(ids), max(ids), *FINAL)).fetchone()[0] < n:
-        time.sleep(0.005)
-    con.close()
-    return round(n / (time.monotonic() - t0), 1)
 
 
 def parse(ts):
